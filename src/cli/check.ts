@@ -1,0 +1,20 @@
+import { formatDuration } from '../core/duration.js';
+import { loadOrExit } from './load-or-exit.js';
+
+/** `airgate check -c FILE`: validate, print what would run, exit 1 on any error (like `haproxy -c`). */
+export function checkCommand(opts: { config: string }): void {
+  const cfg = loadOrExit(opts.config);
+  const out: string[] = [`configuration ${opts.config} is valid`, '', 'listeners:'];
+  for (const l of cfg.listeners) out.push(`  ${l.name}  ${l.address.host}:${l.address.port}  (client header timeout ${formatDuration(l.timeouts.client_header)}, keep-alive ${formatDuration(l.timeouts.keep_alive)})`);
+  out.push('backends:');
+  for (const [name, b] of Object.entries(cfg.backends)) {
+    out.push(`  ${name}  round-robin, connect timeout ${formatDuration(b.timeouts.connect)}, upstream keep-alive ${formatDuration(b.pool.keep_alive)}`);
+    for (const s of b.servers) out.push(`    ${s.name}  ${s.url.origin}  weight ${s.weight}`);
+  }
+  out.push('routes (most specific first within each host):');
+  for (const r of cfg.routes) {
+    const t = r.timeouts;
+    out.push(`  ${(r.host ?? '*').padEnd(20)} ${r.path.padEnd(24)} → ${r.backend}  (response headers ${formatDuration(t.response_headers)}, body idle ${formatDuration(t.body_idle)}${t.request ? `, request ${formatDuration(t.request)}` : ''})`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { checkCommand } from './check.js';
+import { demoCommand } from './demo.js';
+import { serveCommand } from './serve.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('airgate')
+  .description('Identity-aware, load-balancing gateway for Apache Airflow')
+  .version(pkg.version, '-V, --version');
+
+program
+  .command('serve')
+  .description('run the gateway')
+  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+  .action(serveCommand);
+
+program
+  .command('check')
+  .description('validate a configuration file and print what would run; exit 1 on any error')
+  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+  .action(checkCommand);
+
+program
+  .command('demo')
+  .description('start three simulated Airflow webservers and the gateway in front of them')
+  .option('-p, --port <port>', 'gateway port (a free one is chosen if it is busy)', '8080')
+  .option('--host <host>', 'gateway address', '127.0.0.1')
+  .option('--airflow <version>', 'simulate Airflow 2 or 3', '2')
+  .option('--sim-ports <ports>', 'comma-separated ports for the three simulated nodes (default: free ports)')
+  .action(demoCommand);
+
+await program.parseAsync();

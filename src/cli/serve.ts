@@ -1,0 +1,32 @@
+import { Gateway } from '../server/gateway.js';
+import type { AirgateConfig } from '../config/schema.js';
+import { loadOrExit } from './load-or-exit.js';
+
+/** Stop gracefully on SIGTERM/SIGINT and exit 0; a second signal exits at once. */
+export function stopOnSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`airgate: error while stopping after ${signal}: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+export async function runGateway(config: AirgateConfig): Promise<Gateway> {
+  const gateway = new Gateway(config);
+  await gateway.start();
+  stopOnSignals(() => gateway.stop());
+  return gateway;
+}
+
+export async function serveCommand(opts: { config: string }): Promise<void> {
+  await runGateway(loadOrExit(opts.config));
+}

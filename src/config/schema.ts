@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { address, duration, name, describe } from './types-helpers.js';
+
+const TWO_MINUTES = 120_000;
+
+const listenerSchema = z.strictObject({
+  name,
+  address,
+  timeouts: z
+    .strictObject({
+      /** Time allowed for the request line and headers (slowloris → 408). */
+      client_header: duration.default(10_000),
+      /** Idle time of a client keep-alive connection between requests. */
+      keep_alive: duration.default(5_000),
+    })
+    .prefault({}),
+  max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+});
+
+const serverUrl = z.unknown().transform((value, ctx): URL => {
+  if (typeof value === 'string') {
+    try {
+      const url = new URL(value);
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password && !url.search && !url.hash && (url.pathname === '/' || url.pathname === '')) return url;
+    } catch {
+      /* reported below */
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: `expected an http:// or https:// URL with host and port only, such as http://10.0.0.5:8080, found ${describe(value)}` });
+  return z.NEVER;
+});
+
+const serverSchema = z.strictObject({
+  name,
+  url: serverUrl,
+  weight: z.number().int().min(0).max(1000).default(1),
+});
+
+const backendSchema = z.strictObject({
+  servers: z.array(serverSchema).min(1, { message: 'expected at least one server' }),
+  timeouts: z
+    .strictObject({
+      connect: duration.default(5_000),
+    })
+    .prefault({}),
+  pool: z
+    .strictObject({
+      /** Upper bound of open connections to each server. */
+      connections: z.number().int().min(1).max(65_536).default(256),
+      /** Idle time after which a pooled upstream connection closes; below Airflow's 120 s worker timeout. */
+      keep_alive: duration
+        .refine((ms) => ms > 0 && ms < TWO_MINUTES, { message: 'expected a duration above 0 and below 120s (Airflow closes idle connections at 120s)' })
+        .default(60_000),
+    })
+    .prefault({}),
+});
+
+const routeSchema = z.strictObject({
+  name: name.optional(),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$|^\*\.[A-Za-z0-9.-]+$/, { message: 'expected a host name such as airflow.example.com or *.example.com' })
+    .transform((h) => h.toLowerCase())
+    .optional(),
+  path: z.string().regex(/^\/[^\s?#]*$/, { message: 'expected a path prefix starting with "/" (no query or fragment)' }),
+  backend: z.string(),
+  preserve_host: z.boolean().default(true),
+  timeouts: z
+    .strictObject({
+      /** Time to the upstream's response headers; may exceed 120 s for slow Airflow endpoints. */
+      response_headers: duration.default(60_000),
+      /** Longest silence while streaming a body either way. */
+      body_idle: duration.default(300_000),
+      /** Whole request, from arrival to the last response byte; 0 disables. */
+      request: duration.default(0),
+    })
+    .prefault({}),
+});
+
+export const configSchema = z
+  .strictObject({
+    listeners: z.array(listenerSchema).min(1, { message: 'expected at least one listener' }),
+    backends: z.record(name, backendSchema),
+    routes: z.array(routeSchema).min(1, { message: 'expected at least one route' }),
+    logging: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .prefault({}),
+    shutdown: z
+      .strictObject({
+        /** How long in-flight requests may run after SIGTERM before connections are cut. */
+        grace: duration.default(30_000),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.listeners.forEach((l, i) => {
+      if (seen.has(l.name)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `listener name "${l.name}" is already used by listeners[${seen.get(l.name)}]` });
+      seen.set(l.name, i);
+    });
+    const addrs = new Map<string, number>();
+    cfg.listeners.forEach((l, i) => {
+      const key = `${l.address.host}:${l.address.port}`;
+      if (l.address.port !== 0 && addrs.has(key)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'address'], message: `address ${key} is already used by listeners[${addrs.get(key)}]` });
+      addrs.set(key, i);
+    });
+    for (const [bname, backend] of Object.entries(cfg.backends)) {
+      const names = new Set<string>();
+      backend.servers.forEach((s, i) => {
+        if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers', i, 'name'], message: `server name "${s.name}" appears twice in backend "${bname}"` });
+        names.add(s.name);
+      });
+      if (backend.servers.every((s) => s.weight === 0)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers'], message: 'expected at least one server with a weight above 0' });
+    }
+    const routeKeys = new Map<string, number>();
+    cfg.routes.forEach((r, i) => {
+      if (!(r.backend in cfg.backends)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'backend'], message: `expected the name of a backend (${Object.keys(cfg.backends).join(', ') || 'none defined'}), found "${r.backend}"`, params: { candidates: Object.keys(cfg.backends) } });
+      }
+      const key = `${r.host ?? '*'} ${r.path}`;
+      if (routeKeys.has(key)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'path'], message: `route for host ${r.host ?? '(any)'} and path ${r.path} duplicates routes[${routeKeys.get(key)}]` });
+      routeKeys.set(key, i);
+    });
+  });
+
+export type AirgateConfig = z.output<typeof configSchema>;
+export type ListenerConfig = AirgateConfig['listeners'][number];
+export type BackendConfig = AirgateConfig['backends'][string];
+export type ServerConfig = BackendConfig['servers'][number];
+export type RouteConfig = AirgateConfig['routes'][number];

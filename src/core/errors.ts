@@ -1,0 +1,59 @@
+/**
+ * The one registry of errors the gateway itself produces. Every code has a stable
+ * name, an HTTP status and a title; responses carry the code in `x-airgate-error`
+ * so users can tell the gateway's answers from Airflow's.
+ */
+export const ERRORS = {
+  AIRGATE_ERR_BAD_REQUEST: { status: 400, title: 'Bad Request', detail: 'The request is malformed and was not forwarded.' },
+  AIRGATE_ERR_NO_ROUTE: { status: 404, title: 'Not Found', detail: 'No route of this gateway matches the request.' },
+  AIRGATE_ERR_CLIENT_TIMEOUT: { status: 408, title: 'Request Timeout', detail: 'The request headers did not arrive in time.' },
+  AIRGATE_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request Header Fields Too Large', detail: 'The request headers are too large.' },
+  AIRGATE_ERR_UPSTREAM_CONNECT: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server refused the connection.' },
+  AIRGATE_ERR_UPSTREAM_RESET: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server closed the connection before answering.' },
+  AIRGATE_ERR_UPSTREAM_PROTOCOL: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server sent an invalid response.' },
+  AIRGATE_ERR_NO_SERVER: { status: 503, title: 'Service Unavailable', detail: 'No Airflow server is available for this route.' },
+  AIRGATE_ERR_SHUTTING_DOWN: { status: 503, title: 'Service Unavailable', detail: 'The gateway is shutting down.' },
+  AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'Connecting to the Airflow server timed out.' },
+  AIRGATE_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'The Airflow server did not answer in time.' },
+  AIRGATE_ERR_REQUEST_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'The request exceeded the route timeout.' },
+} as const satisfies Record<string, { status: number; title: string; detail: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error the gateway answers with itself; `cause` keeps the underlying failure. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, options?: { cause?: unknown; message?: string }) {
+    super(options?.message ?? ERRORS[code].detail, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+  }
+}
+
+/** Map an undici / socket failure to the gateway's error code. */
+export function upstreamErrorCode(err: unknown): ErrorCode {
+  const code = (err as { code?: string } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+    case 'EAI_AGAIN':
+      return 'AIRGATE_ERR_UPSTREAM_CONNECT';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'AIRGATE_ERR_UPSTREAM_TIMEOUT';
+    case 'UND_ERR_INFO':
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return 'AIRGATE_ERR_UPSTREAM_PROTOCOL';
+    default:
+      return 'AIRGATE_ERR_UPSTREAM_RESET';
+  }
+}

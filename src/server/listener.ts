@@ -1,0 +1,132 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ListenerConfig } from '../config/schema.js';
+import type { ErrorCode } from '../core/errors.js';
+import { requestIdFor } from '../proxy/request-id.js';
+import { rawErrorResponse, sendError } from '../proxy/error-response.js';
+import { forward } from '../proxy/forward.js';
+import { tunnel } from '../proxy/tunnel.js';
+import type { ForwardFacts } from '../proxy/headers.js';
+import { clientAddress, hostAndRequestId } from './request-facts.js';
+import type { Runtime } from './runtime.js';
+import type { Logger } from '../observability/logger.js';
+
+/** What a listener needs from the gateway that owns it. */
+export interface ListenerHost {
+  readonly runtime: Runtime;
+  readonly draining: boolean;
+  readonly logger: Logger;
+  requestStarted(): void;
+  requestEnded(server: Server): void;
+}
+
+const kListener = Symbol('airgate.listener');
+type TaggedResponse = ServerResponse & { [kListener]?: Listener };
+
+function onResponseClose(this: TaggedResponse): void {
+  const l = this[kListener]!;
+  l.ended();
+}
+
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'AIRGATE_ERR_CLIENT_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'AIRGATE_ERR_HEADERS_TOO_LARGE',
+};
+
+/** One listening socket and its request entry points. */
+export class Listener {
+  readonly config: ListenerConfig;
+  readonly server: Server;
+  private readonly host: ListenerHost;
+  private portText = '';
+
+  constructor(config: ListenerConfig, host: ListenerHost) {
+    this.config = config;
+    this.host = host;
+    const t = config.timeouts;
+    this.server = createServer({
+      maxHeaderSize: config.max_header_bytes,
+      headersTimeout: t.client_header,
+      requestTimeout: 0, // uploads may take long; the header deadline above guards against slowloris
+      keepAliveTimeout: t.keep_alive,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(t.client_header / 4))),
+      requireHostHeader: true,
+    });
+    this.server.on('request', this.onRequest.bind(this));
+    this.server.on('upgrade', this.onUpgrade.bind(this));
+    this.server.on('clientError', this.onClientError.bind(this));
+  }
+
+  /** The bound port (the real one when the configured port is 0). */
+  get port(): number {
+    const a = this.server.address();
+    return a && typeof a === 'object' ? a.port : this.config.address.port;
+  }
+
+  listen(): Promise<void> {
+    const { host, port } = this.config.address;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host, port, backlog: 1024 }, () => {
+        this.server.off('error', onError);
+        this.portText = String(this.port);
+        resolve();
+      });
+    });
+  }
+
+  private facts(req: IncomingMessage, requestId: string, upstreamHost: string | undefined, upgrading: boolean): ForwardFacts {
+    return { requestId, clientAddress: clientAddress(req), proto: 'http', port: this.portText, upstreamHost, upgrading };
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const gw = this.host;
+    gw.requestStarted();
+    (res as TaggedResponse)[kListener] = this;
+    res.once('close', onResponseClose);
+    if (gw.draining) res.shouldKeepAlive = false;
+    const rt = gw.runtime;
+    const { host, requestId: clientId } = hostAndRequestId(req);
+    const requestId = requestIdFor(clientId);
+    const route = rt.router.match(host, req.url!);
+    if (!route) return sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
+    const server = route.backend.balancer.pick();
+    if (!server) return sendError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
+    forward(req, res, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { host, requestId: clientId } = hostAndRequestId(req);
+    const requestId = requestIdFor(clientId);
+    const route = this.host.runtime.router.match(host, req.url!);
+    const server = route?.backend.balancer.pick();
+    if (!route || !server) {
+      socket.end(rawErrorResponse(route ? 'AIRGATE_ERR_NO_SERVER' : 'AIRGATE_ERR_NO_ROUTE', requestId));
+      return;
+    }
+    tunnel(req, socket, head, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
+  }
+
+  /** Malformed or smuggling-shaped requests, slow headers, oversized headers: answer and close, never forward. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = CLIENT_ERRORS[err.code ?? ''] ?? 'AIRGATE_ERR_BAD_REQUEST';
+    const requestId = requestIdFor(undefined);
+    this.host.logger.debug({ err: { code: err.code, message: err.message }, requestId, client: socket.remoteAddress }, 'rejected malformed request');
+    socket.end(rawErrorResponse(code, requestId));
+  }
+
+  /** Called once per finished request. */
+  ended(): void {
+    this.host.requestEnded(this.server);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,30 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+
+const kClient = Symbol('airgate.clientAddress');
+type TaggedSocket = Socket & { [kClient]?: string };
+
+/** The client's address as logs and X-Forwarded-For show it (IPv4-mapped IPv6 unwrapped), cached per connection. */
+export function clientAddress(req: IncomingMessage): string {
+  const socket = req.socket as TaggedSocket;
+  let addr = socket[kClient];
+  if (addr === undefined) {
+    addr = socket.remoteAddress ?? '';
+    if (addr.startsWith('::ffff:')) addr = addr.slice(7);
+    socket[kClient] = addr;
+  }
+  return addr;
+}
+
+/** Host and X-Request-Id read from the raw headers in one pass, without building `req.headers`. */
+export function hostAndRequestId(req: IncomingMessage): { host: string | undefined; requestId: string | undefined } {
+  const raw = req.rawHeaders;
+  let host: string | undefined;
+  let requestId: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 4 && host === undefined && n.toLowerCase() === 'host') host = raw[i + 1];
+    else if (n.length === 12 && requestId === undefined && n.toLowerCase() === 'x-request-id') requestId = raw[i + 1];
+  }
+  return { host, requestId };
+}

@@ -1,0 +1,102 @@
+import type { RouteConfig } from '../config/schema.js';
+import type { Backend } from '../upstream/backend.js';
+
+/** A route compiled once at load: everything the request path needs, with no lookups left. */
+export interface CompiledRoute {
+  readonly name: string;
+  readonly host: string | undefined;
+  readonly prefix: string;
+  readonly backend: Backend;
+  readonly preserveHost: boolean;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+  readonly requestTimeout: number;
+}
+
+function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
+  if (!path.startsWith(prefix)) return false;
+  if (prefix.length === pathEnd || prefix.endsWith('/')) return true;
+  return path.charCodeAt(prefix.length) === 47 /* / */;
+}
+
+/**
+ * Chooses the route for a host and path. Routes naming the request's host are considered
+ * before wildcard-host routes (`*.example.com`, longest suffix first), which come before
+ * host-less ones; within each group the longest path prefix wins. A prefix matches whole
+ * segments: `/api` matches `/api` and `/api/v1` but not `/apis`.
+ */
+export class Router {
+  private readonly byHost = new Map<string, CompiledRoute[]>();
+  private readonly wildcards: { suffix: string; routes: CompiledRoute[] }[] = [];
+  private readonly anyHost: CompiledRoute[] = [];
+
+  constructor(routes: readonly RouteConfig[], backends: ReadonlyMap<string, Backend>) {
+    const wild = new Map<string, CompiledRoute[]>();
+    for (const r of routes) {
+      const compiled: CompiledRoute = Object.freeze({
+        name: r.name ?? `${r.host ?? '*'}${r.path}`,
+        host: r.host,
+        prefix: r.path,
+        backend: backends.get(r.backend)!,
+        preserveHost: r.preserve_host,
+        headersTimeout: r.timeouts.response_headers,
+        bodyTimeout: r.timeouts.body_idle,
+        requestTimeout: r.timeouts.request,
+      });
+      if (!r.host) this.anyHost.push(compiled);
+      else if (r.host.startsWith('*.')) push(wild, r.host.slice(1), compiled);
+      else push(this.byHost, r.host, compiled);
+    }
+    const byLength = (a: CompiledRoute, b: CompiledRoute) => b.prefix.length - a.prefix.length;
+    for (const list of this.byHost.values()) list.sort(byLength);
+    for (const [suffix, list] of wild) this.wildcards.push({ suffix, routes: list.sort(byLength) });
+    this.wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.anyHost.sort(byLength);
+  }
+
+  /** `hostHeader` as sent (any case, may carry a port); `url` the request target (may carry a query). */
+  match(hostHeader: string | undefined, url: string): CompiledRoute | undefined {
+    const q = url.indexOf('?');
+    const pathEnd = q < 0 ? url.length : q;
+    if (hostHeader && (this.byHost.size > 0 || this.wildcards.length > 0)) {
+      const host = hostOnly(hostHeader);
+      const exact = this.byHost.get(host);
+      if (exact) {
+        const r = first(exact, url, pathEnd);
+        if (r) return r;
+      }
+      for (const w of this.wildcards) {
+        if (host.endsWith(w.suffix) && host.length > w.suffix.length) {
+          const r = first(w.routes, url, pathEnd);
+          if (r) return r;
+        }
+      }
+    }
+    return first(this.anyHost, url, pathEnd);
+  }
+}
+
+function first(routes: readonly CompiledRoute[], url: string, pathEnd: number): CompiledRoute | undefined {
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i]!;
+    if (prefixMatches(r.prefix, url, pathEnd)) return r;
+  }
+  return undefined;
+}
+
+function hostOnly(hostHeader: string): string {
+  let end = hostHeader.length;
+  if (hostHeader.charCodeAt(0) === 91 /* [ */) end = hostHeader.indexOf(']') + 1 || end;
+  else {
+    const colon = hostHeader.lastIndexOf(':');
+    if (colon >= 0) end = colon;
+  }
+  const h = hostHeader.slice(0, end);
+  return h.toLowerCase();
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}

@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { healthBody } from './health.js';
+import { readJson, sendHtml, sendJson, sendProblem } from './http-util.js';
+import { checkToken, mintToken } from './jwt-hs512.js';
+import { restApi } from './rest-api.js';
+import { parseCookies, verifySession } from './signed-cookie.js';
+import { echo, LineStreamer, trailers } from './sim-endpoints.js';
+import { AirflowState } from './state.js';
+import { login, logout, page, type UiContext } from './ui.js';
+import { acceptWebSocketEcho } from './websocket-echo.js';
+import { mergeFaults, NO_FAULTS, type Faults } from './faults.js';
+
+export interface SimOptions {
+  name: string;
+  airflow?: 2 | 3;
+  /** `[webserver] secret_key`; every node of a healthy cluster shares it. */
+  secretKey?: string;
+  /** `[api_auth] jwt_secret` (Airflow 3). */
+  jwtSecret?: string;
+  /** Header trusted as the remote user (FAB AUTH_REMOTE_USER); undefined disables. */
+  remoteUserHeader?: string;
+  state?: AirflowState;
+  host?: string;
+  port?: number;
+}
+
+/**
+ * A simulated Airflow webserver (2.x) or api-server (3.x) that follows shared/airflow-facts.md:
+ * health JSON that is always 200, the REST API with basic auth and a trusted remote-user
+ * header, the FAB login form with CSRF and a signed `session` cookie, streamed logs, upload and
+ * header echo, a WebSocket echo, and fault switches a test can flip at run time.
+ */
+export class SimulatedAirflow {
+  readonly name: string;
+  readonly airflow: 2 | 3;
+  secretKey: string;
+  readonly jwtSecret: string;
+  readonly remoteUserHeader: string | undefined;
+  readonly state: AirflowState;
+  readonly streamer = new LineStreamer();
+  faults: Faults = { ...NO_FAULTS };
+  /** Requests received, for tests that check where traffic went. */
+  requests = 0;
+  private readonly server: Server;
+  private readonly hung = new Set<ServerResponse>();
+  private readonly sockets = new Set<Socket>();
+  private readonly opts: SimOptions;
+
+  constructor(opts: SimOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.airflow = opts.airflow ?? 2;
+    this.secretKey = opts.secretKey ?? 'shared-secret-key';
+    this.jwtSecret = opts.jwtSecret ?? 'shared-jwt-secret';
+    this.remoteUserHeader = opts.remoteUserHeader?.toLowerCase();
+    this.state = opts.state ?? new AirflowState();
+    this.server = createServer({ keepAliveTimeout: 120_000 }, (req, res) => void this.handle(req, res).catch((err: Error) => this.fail(res, err)));
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.requests++;
+      if (new URL(req.url ?? '/', 'http://x').pathname === '/_sim/ws') acceptWebSocketEcho(req, socket, head, this.name);
+      else socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return a && typeof a === 'object' ? a.port : 0;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => resolve());
+    });
+    return this;
+  }
+
+  /** Stop listening and drop every connection, hung requests included. */
+  async stop(): Promise<void> {
+    for (const res of this.hung) res.destroy();
+    this.hung.clear();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  setFaults(update: Partial<Faults>): void {
+    this.faults = mergeFaults(this.faults, update);
+    if (!this.faults.hang) {
+      for (const res of this.hung) res.destroy();
+      this.hung.clear();
+    }
+  }
+
+  private fail(res: ServerResponse, err: Error): void {
+    if (!res.headersSent) sendJson(res, 500, { error: err.message });
+    else res.destroy();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests++;
+    res.setHeader('x-sim-node', this.name);
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const path = url.pathname;
+    if (path === '/_sim/faults') {
+      if (req.method === 'POST') this.setFaults((await readJson(req)) as Partial<Faults>);
+      return sendJson(res, 200, { node: this.name, faults: this.faults });
+    }
+    const f = this.faults;
+    if (f.reset) return void req.socket.destroy();
+    if (f.hang) {
+      this.hung.add(res);
+      res.once('close', () => this.hung.delete(res));
+      return;
+    }
+    if (f.slowMs > 0) await new Promise((r) => setTimeout(r, f.slowMs));
+    if (f.error500) return sendHtml(res, 500, '<!doctype html><h1>Internal Server Error</h1>\n');
+    if (path.startsWith('/_sim/')) return this.simEndpoint(req, res, url);
+    return this.airflow === 2 ? this.airflow2(req, res, url) : this.airflow3(req, res, url);
+  }
+
+  private async simEndpoint(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    switch (url.pathname) {
+      case '/_sim/echo':
+      case '/_sim/upload':
+        return echo(req, res, this.name);
+      case '/_sim/trailers':
+        return trailers(res);
+      case '/_sim/stream': {
+        const type = url.searchParams.get('type') ?? 'text/plain';
+        const lines = Number(url.searchParams.get('lines') ?? 3);
+        return this.streamer.serve(res, { lines, contentType: type, gated: url.searchParams.has('gate'), intervalMs: Number(url.searchParams.get('interval') ?? 100), render: (i) => (type.includes('ndjson') ? `${JSON.stringify({ content: `line ${i}` })}\n` : `line ${i}\n`) });
+      }
+      case '/_sim/status': {
+        const status = Number(url.searchParams.get('code') ?? 200);
+        return sendJson(res, status, { node: this.name, status });
+      }
+      default:
+        return sendJson(res, 404, { error: 'unknown sim endpoint' });
+    }
+  }
+
+  private uiContext(req: IncomingMessage): UiContext {
+    const check = verifySession(parseCookies(req.headers.cookie).get('session'), this.secretKey);
+    return { node: this.name, secretKey: this.secretKey, state: this.state, session: check.ok ? check.data : undefined, sessionBad: !check.ok && check.reason === 'bad-signature' };
+  }
+
+  private remoteUser(req: IncomingMessage): string | undefined {
+    if (!this.remoteUserHeader) return undefined;
+    const v = req.headers[this.remoteUserHeader];
+    return typeof v === 'string' && v ? v : undefined;
+  }
+
+  /** Airflow 2 auth for `/api/v1`: remote-user header, basic auth, or the UI session cookie. */
+  private apiUser(req: IncomingMessage): string | undefined {
+    const remote = this.remoteUser(req);
+    if (remote) return remote;
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Basic ')) {
+      const [user, pass] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+      return user && this.state.users.get(user)?.password === pass ? user : undefined;
+    }
+    const s = this.uiContext(req).session;
+    return typeof s?.user === 'string' ? s.user : undefined;
+  }
+
+  private async airflow2(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    if (path === '/health' || path === '/api/v1/health') return sendJson(res, 200, healthBody(this.faults, new Date()));
+    if (path.startsWith('/api/v1/')) {
+      const user = this.apiUser(req);
+      if (!user) return sendProblem(res, 401, 'Unauthorized', null, { 'www-authenticate': 'Basic' });
+      return restApi(req, res, path, 1, this.state, user, this.streamer);
+    }
+    if (path === '/login/' || path === '/login') return login(req, res, url, this.uiContext(req), this.remoteUser(req));
+    if (path === '/logout/' && req.method === 'POST') return logout(res);
+    if (path.startsWith('/static/')) {
+      res.writeHead(200, { 'content-type': 'text/css', 'cache-control': 'public, max-age=31536000' });
+      return void res.end('body{font-family:sans-serif}\n');
+    }
+    if (path === '/get_logs_with_metadata' && url.searchParams.get('format') === 'file') {
+      return this.streamer.serve(res, { lines: 5, contentType: 'text/plain', gated: false, intervalMs: 50, render: (i) => `log line ${i}\n` });
+    }
+    return page(req, res, url, this.uiContext(req));
+  }
+
+  private async airflow3(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    if (path === '/api/v2/monitor/health') return sendJson(res, 200, healthBody(this.faults, new Date()));
+    if (path === '/api/v2/version') return sendJson(res, 200, { version: '3.1.0', git_version: null });
+    if (path === '/health') return sendJson(res, 404, { error: 'Moved in Airflow 3. Please change config to check `/api/v2/monitor/health`' });
+    if (path.startsWith('/api/v1/')) return sendJson(res, 404, { error: '/api/v1 has been removed in Airflow 3, please use its upgraded version /api/v2 instead.' });
+    if (path === '/auth/token' && req.method === 'POST') {
+      const body = ((await readJson(req)) ?? {}) as { username?: string; password?: string };
+      const user = body.username ? this.state.users.get(body.username) : undefined;
+      if (!user || user.password !== body.password) return sendJson(res, 401, { detail: 'Invalid credentials' });
+      return sendJson(res, 201, { access_token: mintToken(body.username!, this.jwtSecret) });
+    }
+    if (path.startsWith('/execution/')) {
+      if (!req.headers.authorization?.startsWith('Bearer ')) return sendJson(res, 403, { detail: 'Not authenticated' });
+      for await (const _ of req); // drain
+      if (path.endsWith('/heartbeat') && req.method === 'PUT') {
+        res.writeHead(204, { 'refreshed-api-token': mintToken('worker', this.jwtSecret, 600, 'urn:airflow.apache.org:task') }).end();
+        return;
+      }
+      return sendJson(res, 200, { ok: true }, { 'airflow-api-version': '2025-04-28' });
+    }
+    if (path.startsWith('/api/v2/')) {
+      const auth = req.headers.authorization;
+      const token = auth?.startsWith('Bearer ') ? auth.slice(7) : parseCookies(req.headers.cookie).get('_token');
+      if (!token) return sendJson(res, 401, { detail: 'Not authenticated' });
+      const check = checkToken(token, this.jwtSecret);
+      if (!check.ok) return check.expired ? sendJson(res, 401, { detail: 'Token Expired' }) : sendJson(res, 403, { detail: 'Invalid JWT token' });
+      return restApi(req, res, path, 2, this.state, check.sub, this.streamer);
+    }
+    if (path.startsWith('/api/')) return sendJson(res, 404, { error: 'API route not found' });
+    return sendHtml(res, 200, `<!doctype html><html><head><title>Airflow</title></head><body><div id="root" data-node="${this.name}"></div></body></html>\n`);
+  }
+}
