@@ -112,7 +112,6 @@ export const configSchema = z
         if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers', i, 'name'], message: `server name "${s.name}" appears twice in backend "${bname}"` });
         names.add(s.name);
       });
-      if (backend.servers.every((s) => s.weight === 0)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers'], message: 'expected at least one server with a weight above 0' });
     }
     const routeKeys = new Map<string, number>();
     cfg.routes.forEach((r, i) => {
