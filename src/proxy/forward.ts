@@ -17,10 +17,10 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /** The terminal step of every request: send it to `server` and stream the answer back. */
-export function forward(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
+export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
   const exchange = new Exchange(req, res, facts.requestId, server, route.requestTimeout);
   const opts: Dispatcher.DispatchOptions = {
-    path: req.url!,
+    path: target,
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamRequestHeaders(req, facts),
     body: hasBody(req) ? req : null,

@@ -88,11 +88,11 @@ class Tunnel implements Dispatcher.DispatchHandler {
   }
 }
 
-export function tunnel(req: IncomingMessage, client: Duplex, clientHead: Buffer, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
+export function tunnel(req: IncomingMessage, target: string, client: Duplex, clientHead: Buffer, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
   const handler = new Tunnel(client, clientHead, facts.requestId, server);
   server.pool.dispatch(
     {
-      path: req.url!,
+      path: target,
       method: 'GET',
       headers: upstreamRequestHeaders(req, facts),
       upgrade: req.headers.upgrade ?? 'websocket',

@@ -8,7 +8,7 @@ import { rawErrorResponse, sendError } from '../proxy/error-response.js';
 import { forward } from '../proxy/forward.js';
 import { tunnel } from '../proxy/tunnel.js';
 import type { ForwardFacts } from '../proxy/headers.js';
-import { clientAddress, hostAndRequestId } from './request-facts.js';
+import { clientAddress, hostAndRequestId, originForm } from './request-facts.js';
 import type { Runtime } from './runtime.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -51,7 +51,7 @@ export class Listener {
       requestTimeout: 0, // uploads may take long; the header deadline above guards against slowloris
       keepAliveTimeout: t.keep_alive,
       connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(t.client_header / 4))),
-      requireHostHeader: true,
+      requireHostHeader: false, // checked in onRequest so the 400 is ours, with a request id
     });
     this.server.on('request', this.onRequest.bind(this));
     this.server.on('upgrade', this.onUpgrade.bind(this));
@@ -90,23 +90,33 @@ export class Listener {
     const rt = gw.runtime;
     const { host, requestId: clientId } = hostAndRequestId(req);
     const requestId = requestIdFor(clientId);
-    const route = rt.router.match(host, req.url!);
+    const target = originForm(req.url!);
+    if (target === undefined || (host === undefined && req.httpVersionMinor === 1)) {
+      res.shouldKeepAlive = false;
+      return sendError(req, res, 'AIRGATE_ERR_BAD_REQUEST', requestId, { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
+    }
+    const route = rt.router.match(host, target);
     if (!route) return sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
     const server = route.backend.balancer.pick();
     if (!server) return sendError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
-    forward(req, res, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
+    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { host, requestId: clientId } = hostAndRequestId(req);
     const requestId = requestIdFor(clientId);
-    const route = this.host.runtime.router.match(host, req.url!);
+    const target = originForm(req.url!);
+    if (target === undefined) {
+      socket.end(rawErrorResponse('AIRGATE_ERR_BAD_REQUEST', requestId));
+      return;
+    }
+    const route = this.host.runtime.router.match(host, target);
     const server = route?.backend.balancer.pick();
     if (!route || !server) {
       socket.end(rawErrorResponse(route ? 'AIRGATE_ERR_NO_SERVER' : 'AIRGATE_ERR_NO_ROUTE', requestId));
       return;
     }
-    tunnel(req, socket, head, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
+    tunnel(req, target, socket, head, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
   }
 
   /** Malformed or smuggling-shaped requests, slow headers, oversized headers: answer and close, never forward. */

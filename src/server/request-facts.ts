@@ -28,3 +28,15 @@ export function hostAndRequestId(req: IncomingMessage): { host: string | undefin
   }
   return { host, requestId };
 }
+
+/**
+ * The origin-form target (`/path?query`) of a request target: absolute-form
+ * (`http://host/path`) is reduced to its path; anything else that is not origin-form
+ * (`*`, authority-form) yields undefined and is refused.
+ */
+export function originForm(target: string): string | undefined {
+  if (target.charCodeAt(0) === 47 /* / */) return target;
+  const m = /^https?:\/\/[^/?#]+(\/[^#]*)?(\?[^#]*)?$/i.exec(target);
+  if (!m) return undefined;
+  return (m[1] ?? '/') + (m[2] ?? '');
+}

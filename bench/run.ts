@@ -1,0 +1,333 @@
+/**
+ * airgate throughput / CPU bench.
+ *
+ * Measures, in one run and on loopback only, wrk (-t1 -c64, HTTP/1.1 keep-alive, 12-byte
+ * body) against:
+ *   direct        the upstream nginx itself
+ *   hello         a bare node:http server (the runtime's floor)
+ *   haproxy       HAProxy, one thread, in front of the upstream
+ *   nginx-proxy   nginx, one worker, proxy_pass with a keep-alive pool
+ *   airgate       the gateway, one process
+ *   airgate-full  the gateway with every feature switched on (see fullFeaturesConfig)
+ *
+ * For each it records req/s, p50/p99 latency and the CPU time per request of the measured
+ * process, prints a table and ratios, and writes bench/results/latest.{json,md}.
+ *
+ * Environment:
+ *   BENCH_DURATION  seconds per target (default 5)
+ *   BENCH_WARMUP    warm-up seconds before each measurement (default 1)
+ *   BENCH_TARGETS   comma-separated subset of targets to run (default all)
+ *
+ * Exit code 0 whenever the bench ran (a missed target is reported, not asserted); 1 when it
+ * could not run; 2 when a tool is missing.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { airgateConfig, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { clockTicksPerSecond, commandOutput, cpuTicks, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
+import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
+import { killRunningWrk, runWrk } from './wrk.js';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const repoRoot = resolve(here, '..', '..');
+const resultsDir = join(repoRoot, 'bench', 'results');
+const gatewayMain = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const helloServer = join(here, 'hello-server.js');
+
+/** Set when a signal interrupts the run, so the exit code says so whichever path exits first. */
+let interruptedBy: NodeJS.Signals | undefined;
+
+const WRK_THREADS = 1;
+const WRK_CONNECTIONS = 64;
+
+class BenchSetupError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function secondsFromEnv(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new BenchSetupError(`${name} must be a number of seconds >= ${min}, found "${raw}"`, 1);
+  return Math.round(n);
+}
+
+interface Tools {
+  wrk: string;
+  haproxy: string;
+  nginx: string;
+}
+
+function findTools(): Tools {
+  const wanted = [
+    { key: 'wrk', preferred: '/usr/bin/wrk', pkg: 'wrk' },
+    { key: 'haproxy', preferred: '/usr/sbin/haproxy', pkg: 'haproxy' },
+    { key: 'nginx', preferred: '/usr/sbin/nginx', pkg: 'nginx-light (or nginx)' },
+  ] as const;
+  const found: Partial<Record<keyof Tools, string>> = {};
+  const missing: string[] = [];
+  for (const t of wanted) {
+    const path = findExecutable(t.key, [t.preferred]);
+    if (path) found[t.key] = path;
+    else missing.push(`  ${t.key}: not found at ${t.preferred} or on PATH; install the Debian package ${t.pkg}: apt-get install ${t.pkg.split(' ')[0]}`);
+  }
+  for (const [file, what] of [
+    [gatewayMain, 'the gateway'],
+    [helloServer, 'the hello server'],
+  ] as const) {
+    if (!existsSync(file)) missing.push(`  ${what}: ${file} is missing; run npm run build (or npm run bench)`);
+  }
+  if (missing.length > 0 || !found.wrk || !found.haproxy || !found.nginx) {
+    throw new BenchSetupError(`the bench cannot run, missing:\n${missing.join('\n')}`, 2);
+  }
+  return { wrk: found.wrk, haproxy: found.haproxy, nginx: found.nginx };
+}
+
+function firstMatch(text: string, re: RegExp): string {
+  return re.exec(text)?.[1] ?? (text.split('\n')[0]?.trim() || 'unknown');
+}
+
+function nproc(): number {
+  const n = Number(commandOutput('nproc', []).trim());
+  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+}
+
+/** Modules with a *_temp_path directive compiled into this nginx (so we can point them at our temp dir). */
+function nginxTempModules(nginx: string): string[] {
+  const v = commandOutput(nginx, ['-V']);
+  return ['proxy', 'fastcgi', 'uwsgi', 'scgi'].filter((m) => !v.includes(`--without-http_${m}_module`));
+}
+
+/** GET / once and check the answer is the 12-byte hello body, so we never benchmark an error page. */
+function checkHello(port: number, target: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const req = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        if (res.statusCode === 200 && body === HELLO_BODY) resolvePromise();
+        else reject(new Error(`${target}: GET / answered ${res.statusCode} ${JSON.stringify(body.slice(0, 200))}, expected 200 ${JSON.stringify(HELLO_BODY)}`));
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${target}: GET / timed out`)));
+    req.on('error', (err) => reject(new Error(`${target}: GET / failed: ${err.message}`)));
+  });
+}
+
+interface Started {
+  proc: ManagedProcess;
+  port: number;
+  /** false for "direct", whose process is the shared upstream. */
+  stopAfter: boolean;
+}
+
+interface Target {
+  name: string;
+  description: string;
+  measuredProcess: string;
+  start(): Promise<Started>;
+}
+
+async function main(): Promise<number> {
+  const durationSeconds = secondsFromEnv('BENCH_DURATION', 5, 1);
+  const warmupSeconds = secondsFromEnv('BENCH_WARMUP', 1, 0);
+  const tools = findTools();
+  const ticksPerSecond = clockTicksPerSecond();
+  const registry = new ProcessRegistry();
+  const tempRoot = mkdtempSync(join(tmpdir(), 'airgate-bench-'));
+
+  let cleanedUp = false;
+  const cleanupNow = () => {
+    if (cleanedUp) return;
+    cleanedUp = true;
+    killRunningWrk();
+    registry.killAllNow();
+    rmSync(tempRoot, { recursive: true, force: true });
+  };
+  const cleanup = async () => {
+    if (cleanedUp) return;
+    killRunningWrk();
+    await registry.stopAll();
+    cleanupNow();
+  };
+  process.on('exit', cleanupNow);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      interruptedBy = signal;
+      process.stderr.write(`\nbench: ${signal}, stopping every child process\n`);
+      cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 1));
+    });
+  }
+
+  try {
+    const tempModules = nginxTempModules(tools.nginx);
+    const startNginx = async (name: string, makeConfig: (paths: NginxPaths, port: number) => string): Promise<Started> => {
+      const dir = mkdtempSync(join(tempRoot, `${name}-`));
+      const port = await freePort();
+      const conf = join(dir, 'nginx.conf');
+      writeFileSync(conf, makeConfig({ dir, tempModules }, port));
+      const proc = registry.start(name, tools.nginx, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf]);
+      await waitForPort(proc, port);
+      return { proc, port, stopAfter: true };
+    };
+
+    // The shared upstream, started once and used by every proxy.
+    const upstream = await startNginx('upstream-nginx', (paths, port) => nginxUpstreamConfig(paths, port));
+    await checkHello(upstream.port, 'upstream nginx');
+
+    const startAirgate = async (name: string, makeConfig: (port: number, upstreamPort: number) => string): Promise<Started> => {
+      const dir = mkdtempSync(join(tempRoot, `${name}-`));
+      const port = await freePort();
+      const conf = join(dir, 'airgate.yaml');
+      writeFileSync(conf, makeConfig(port, upstream.port));
+      const proc = registry.start(name, process.execPath, [gatewayMain, 'serve', '-c', conf], { cwd: repoRoot });
+      await waitForPort(proc, port);
+      return { proc, port, stopAfter: true };
+    };
+
+    const allTargets: Target[] = [
+      {
+        name: 'direct',
+        description: 'wrk -> upstream nginx',
+        measuredProcess: 'upstream nginx',
+        start: async () => ({ ...upstream, stopAfter: false }),
+      },
+      {
+        name: 'hello',
+        description: 'bare node:http hello server (runtime floor)',
+        measuredProcess: 'node hello-server',
+        start: async () => {
+          const port = await freePort();
+          const proc = registry.start('hello', process.execPath, [helloServer, String(port), '127.0.0.1']);
+          await waitForPort(proc, port);
+          return { proc, port, stopAfter: true };
+        },
+      },
+      {
+        name: 'haproxy',
+        description: 'HAProxy (nbthread 1) -> upstream nginx',
+        measuredProcess: 'haproxy',
+        start: async () => {
+          const dir = mkdtempSync(join(tempRoot, 'haproxy-'));
+          const port = await freePort();
+          const conf = join(dir, 'haproxy.cfg');
+          writeFileSync(conf, haproxyConfig(port, upstream.port));
+          const proc = registry.start('haproxy', tools.haproxy, ['-db', '-f', conf], { cwd: dir });
+          await waitForPort(proc, port);
+          return { proc, port, stopAfter: true };
+        },
+      },
+      {
+        name: 'nginx-proxy',
+        description: 'nginx (1 worker, keepalive 64) -> upstream nginx',
+        measuredProcess: 'proxy nginx',
+        start: () => startNginx('nginx-proxy', (paths, port) => nginxProxyConfig(paths, port, upstream.port)),
+      },
+      {
+        name: 'airgate',
+        description: 'airgate (one process) -> upstream nginx',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate', airgateConfig),
+      },
+      {
+        name: 'airgate-full',
+        description: 'airgate with every feature switched on -> upstream nginx',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate-full', fullFeaturesConfig),
+      },
+    ];
+
+    const selected = (process.env.BENCH_TARGETS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const unknown = selected.filter((s) => !allTargets.some((t) => t.name === s));
+    if (unknown.length > 0) throw new BenchSetupError(`BENCH_TARGETS names unknown targets: ${unknown.join(', ')} (known: ${allTargets.map((t) => t.name).join(', ')})`, 1);
+    const targets = selected.length > 0 ? allTargets.filter((t) => selected.includes(t.name)) : allTargets;
+
+    process.stdout.write(`airgate bench: ${targets.length} targets, ${warmupSeconds} s warm-up + ${durationSeconds} s each, wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS}\n`);
+
+    const results: TargetResult[] = [];
+    for (const target of targets) {
+      process.stdout.write(`  ${target.name.padEnd(13)} ${target.description} ... `);
+      const started = await target.start();
+      try {
+        await checkHello(started.port, target.name);
+        const url = `http://127.0.0.1:${started.port}/`;
+        const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections: WRK_CONNECTIONS };
+        if (warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: warmupSeconds });
+
+        const before = cpuTicks(started.proc.pid);
+        const upstreamBefore = cpuTicks(upstream.proc.pid);
+        const wrk = await runWrk({ ...wrkBase, durationSeconds });
+        const after = cpuTicks(started.proc.pid);
+        const upstreamAfter = cpuTicks(upstream.proc.pid);
+        if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
+        if (wrk.requests <= 0) throw new Error(`${target.name}: wrk completed no requests:\n${wrk.raw}`);
+
+        const cpuSeconds = (after - before) / ticksPerSecond;
+        const result: TargetResult = {
+          target: target.name,
+          description: target.description,
+          measuredProcess: target.measuredProcess,
+          requests: wrk.requests,
+          requestsPerSecond: wrk.requestsPerSecond,
+          latencyMs: wrk.latencyMs,
+          cpuSeconds,
+          cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
+          upstreamCpuUsPerRequest: ((upstreamAfter - upstreamBefore) / ticksPerSecond) * 1e6 / wrk.requests,
+          non2xx3xx: wrk.non2xx3xx,
+          socketErrors: wrk.socketErrors,
+        };
+        results.push(result);
+        process.stdout.write(`${result.requestsPerSecond.toFixed(0)} req/s, ${result.cpuUsPerRequest.toFixed(2)} µs CPU/req\n`);
+      } finally {
+        if (started.stopAfter) await registry.stop(started.proc);
+      }
+    }
+
+    const environment: Environment = {
+      date: new Date().toISOString(),
+      node: process.version,
+      wrk: firstMatch(commandOutput(tools.wrk, ['-v']), /wrk\s+(\S+)/),
+      haproxy: firstMatch(commandOutput(tools.haproxy, ['-v']), /version\s+(\S+)/),
+      nginx: firstMatch(commandOutput(tools.nginx, ['-v']), /nginx\/(\S+)/),
+      nproc: nproc(),
+      clockTicksPerSecond: ticksPerSecond,
+      platform: `${process.platform} ${process.arch}`,
+      durationSeconds,
+      warmupSeconds,
+      wrkArgs: `wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${durationSeconds}s --latency`,
+    };
+    const report = buildReport(environment, results);
+
+    process.stdout.write(`\n${renderText(report)}`);
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(report));
+    process.stdout.write(`\nwrote ${join('bench', 'results', 'latest.json')} and ${join('bench', 'results', 'latest.md')}\n`);
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (interruptedBy) process.exit(interruptedBy === 'SIGINT' ? 130 : 1);
+    const code = err instanceof BenchSetupError ? err.exitCode : 1;
+    process.stderr.write(`\nbench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(code);
+  },
+);
