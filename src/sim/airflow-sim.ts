@@ -93,6 +93,11 @@ export class SimulatedAirflow {
     await closed;
   }
 
+  /** Requests currently held by the `hang` fault. */
+  get hungRequests(): number {
+    return this.hung.size;
+  }
+
   setFaults(update: Partial<Faults>): void {
     this.faults = mergeFaults(this.faults, update);
     if (!this.faults.hang) {
