@@ -48,11 +48,9 @@ export function parseWrkOutput(raw: string): WrkResult {
   }
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(raw);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(raw);
-  const latencyMs: WrkResult['latencyMs'] = { p50, p99 };
   const p75 = percentile(75);
   const p90 = percentile(90);
-  if (p75 !== undefined) latencyMs.p75 = p75;
-  if (p90 !== undefined) latencyMs.p90 = p90;
+  const latencyMs: WrkResult['latencyMs'] = { p50, ...(p75 !== undefined ? { p75 } : {}), ...(p90 !== undefined ? { p90 } : {}), p99 };
   return {
     requests: Number(total[1]),
     elapsedMs: toMilliseconds(total[2], total[3]),
