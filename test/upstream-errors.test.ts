@@ -1,8 +1,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { basicYaml, client, startGateway, startSims } from './helpers/gateway.js';
+import { basicYaml, client, startGateway, startSims, type LogCapture } from './helpers/gateway.js';
 import type { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import type { Gateway } from '../src/server/gateway.js';
 import { waitFor } from './helpers/wait.js';
@@ -10,10 +11,10 @@ import { waitFor } from './helpers/wait.js';
 const http = client();
 after(() => http.close());
 
-async function withGateway(yaml: string, fn: (url: string, gateway: Gateway) => Promise<void>): Promise<void> {
-  const { gateway, url } = await startGateway(yaml);
+async function withGateway(yaml: string, fn: (url: string, gateway: Gateway, logs: LogCapture) => Promise<void>): Promise<void> {
+  const { gateway, url, logs } = await startGateway(yaml);
   try {
-    await fn(url, gateway);
+    await fn(url, gateway, logs);
   } finally {
     await gateway.stop(0);
   }
@@ -32,8 +33,14 @@ async function deadPort(): Promise<number> {
 
 test('connection refused → 502 problem+json with the request id and x-airgate-error', async () => {
   const port = await deadPort();
-  await withGateway(basicYaml([{ name: 'gone', url: `http://127.0.0.1:${port}` } as SimulatedAirflow]), async (url) => {
+  await withGateway(basicYaml([{ name: 'gone', url: `http://127.0.0.1:${port}` } as SimulatedAirflow]), async (url, _gw, logs) => {
     const res = await http.req(`${url}/api/v1/dags`, { headers: { accept: 'application/json' } });
+    const logged = logs.lines.find((l) => l.msg === 'upstream request failed');
+    assert.ok(logged, 'the failure is logged');
+    assert.equal(logged.code, 'AIRGATE_ERR_UPSTREAM_CONNECT');
+    assert.equal(logged.server, 'airflow/gone');
+    assert.equal(logged.cause, 'ECONNREFUSED');
+    assert.equal(logged.requestId, res.headers['x-request-id']);
     assert.equal(res.statusCode, 502);
     assert.equal(res.headers['x-airgate-error'], 'AIRGATE_ERR_UPSTREAM_CONNECT');
     assert.equal(res.headers['content-type'], 'application/problem+json');
@@ -191,5 +198,36 @@ test('Airflow’s own 500 passes through unmarked', async () => {
     });
   } finally {
     await Promise.all(sims.map((s) => s.stop()));
+  }
+});
+
+test('a server whose accept queue is full → 504 AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT after timeouts.connect', async () => {
+  // A real listener that never accepts: python3 listens with backlog 0; once one connection
+  // fills the queue, the kernel drops further SYNs, so the gateway's connect attempt hangs.
+  const py = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const filler = new Socket();
+  try {
+    const port = await new Promise<number>((resolve) => py.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    filler.connect(port, '127.0.0.1');
+    await once(filler, 'connect');
+    const yaml = `listeners:
+  - { name: public, address: 127.0.0.1:0 }
+backends:
+  airflow:
+    timeouts: { connect: 200ms }
+    servers:
+      - { name: stuck, url: http://127.0.0.1:${port} }
+routes:
+  - { path: /, backend: airflow }
+`;
+    await withGateway(yaml, async (url) => {
+      const res = await http.req(`${url}/health`);
+      assert.equal(res.statusCode, 504);
+      assert.equal(res.headers['x-airgate-error'], 'AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT');
+      await res.body.dump();
+    });
+  } finally {
+    filler.destroy();
+    py.kill();
   }
 });

@@ -4,6 +4,7 @@ import { GatewayError, upstreamErrorCode } from '../core/errors.js';
 import type { UpstreamServer } from '../upstream/server.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
 import { sendError } from './error-response.js';
+import type { Logger } from '../observability/logger.js';
 
 const kExchange = Symbol('airgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
@@ -18,13 +19,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly res: ServerResponse;
   readonly requestId: string;
   readonly server: UpstreamServer;
+  private readonly logger: Logger;
   private abortUpstream: ((err?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
   private clientGone = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, requestId: string, server: UpstreamServer, requestTimeout: number) {
+  constructor(req: IncomingMessage, res: ServerResponse, requestId: string, server: UpstreamServer, requestTimeout: number, logger: Logger) {
+    this.logger = logger;
     this.req = req;
     this.res = res;
     this.requestId = requestId;
@@ -65,6 +68,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.settle();
     if (this.clientGone) return;
     const code = err instanceof GatewayError ? err.code : upstreamErrorCode(err);
+    this.logger.warn({ requestId: this.requestId, server: this.server.id, method: this.req.method, url: this.req.url, code, cause: (err as NodeJS.ErrnoException).code ?? err.message, responseStarted: this.res.headersSent }, 'upstream request failed');
     sendError(this.req, this.res, code, this.requestId);
   }
 

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledRoute } from '../server/router.js';
 import type { UpstreamServer } from '../upstream/server.js';
 import { Exchange } from './exchange.js';
+import type { Logger } from '../observability/logger.js';
 import { upstreamRequestHeaders, type ForwardFacts } from './headers.js';
 
 /** Whether the client announced a body (a Content-Length above zero, or any Transfer-Encoding). */
@@ -17,8 +18,8 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /** The terminal step of every request: send it to `server` and stream the answer back. */
-export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
-  const exchange = new Exchange(req, res, facts.requestId, server, route.requestTimeout);
+export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts, logger: Logger): void {
+  const exchange = new Exchange(req, res, facts.requestId, server, route.requestTimeout, logger);
   const opts: Dispatcher.DispatchOptions = {
     path: target,
     method: req.method as Dispatcher.HttpMethod,

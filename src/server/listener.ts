@@ -99,7 +99,7 @@ export class Listener {
     if (!route) return sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
     const server = route.backend.balancer.pick();
     if (!server) return sendError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
-    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
+    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false), gw.logger);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
