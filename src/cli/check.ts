@@ -11,7 +11,7 @@ export function checkCommand(opts: { config: string }): void {
     out.push(`  ${name}  round-robin, connect timeout ${formatDuration(b.timeouts.connect)}, upstream keep-alive ${formatDuration(b.pool.keep_alive)}`);
     for (const s of b.servers) out.push(`    ${s.name}  ${s.url.origin}  weight ${s.weight}`);
   }
-  out.push('routes (most specific first within each host):');
+  out.push('routes (in file order; a host match comes first, then the longest matching prefix):');
   for (const r of cfg.routes) {
     const t = r.timeouts;
     out.push(`  ${(r.host ?? '*').padEnd(20)} ${r.path.padEnd(24)} → ${r.backend}  (response headers ${formatDuration(t.response_headers)}, body idle ${formatDuration(t.body_idle)}${t.request ? `, request ${formatDuration(t.request)}` : ''})`);

@@ -8,7 +8,7 @@ import { rawErrorResponse, sendError } from '../proxy/error-response.js';
 import { forward } from '../proxy/forward.js';
 import { tunnel } from '../proxy/tunnel.js';
 import type { ForwardFacts } from '../proxy/headers.js';
-import { clientAddress, hostAndRequestId, originForm } from './request-facts.js';
+import { absoluteFormHost, clientAddress, hostAndRequestId, originForm } from './request-facts.js';
 import type { Runtime } from './runtime.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -88,9 +88,10 @@ export class Listener {
     res.once('close', onResponseClose);
     if (gw.draining) res.shouldKeepAlive = false;
     const rt = gw.runtime;
-    const { host, requestId: clientId } = hostAndRequestId(req);
-    const requestId = requestIdFor(clientId);
+    const facts = hostAndRequestId(req);
+    const requestId = requestIdFor(facts.requestId);
     const target = originForm(req.url!);
+    const host = target === req.url ? facts.host : absoluteFormHost(req.url!);
     if (target === undefined || (host === undefined && req.httpVersionMinor === 1)) {
       res.shouldKeepAlive = false;
       return sendError(req, res, 'AIRGATE_ERR_BAD_REQUEST', requestId, { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
@@ -99,14 +100,15 @@ export class Listener {
     if (!route) return sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
     const server = route.backend.balancer.pick();
     if (!server) return sendError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
-    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false), gw.logger);
+    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? (target === req.url ? undefined : host) : server.url.host, false), gw.logger);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { host, requestId: clientId } = hostAndRequestId(req);
-    const requestId = requestIdFor(clientId);
+    const facts = hostAndRequestId(req);
+    const requestId = requestIdFor(facts.requestId);
     const target = originForm(req.url!);
-    if (target === undefined) {
+    const host = target === req.url ? facts.host : absoluteFormHost(req.url!);
+    if (target === undefined || host === undefined) {
       socket.end(rawErrorResponse('AIRGATE_ERR_BAD_REQUEST', requestId));
       return;
     }
@@ -116,7 +118,7 @@ export class Listener {
       socket.end(rawErrorResponse(route ? 'AIRGATE_ERR_NO_SERVER' : 'AIRGATE_ERR_NO_ROUTE', requestId));
       return;
     }
-    tunnel(req, target, socket, head, route, server, this.facts(req, requestId, route.preserveHost ? undefined : server.url.host, false));
+    tunnel(req, target, socket, head, route, server, this.facts(req, requestId, route.preserveHost ? (target === req.url ? undefined : host) : server.url.host, false));
   }
 
   /** Malformed or smuggling-shaped requests, slow headers, oversized headers: answer and close, never forward. */

@@ -36,7 +36,14 @@ export function hostAndRequestId(req: IncomingMessage): { host: string | undefin
  */
 export function originForm(target: string): string | undefined {
   if (target.charCodeAt(0) === 47 /* / */) return target;
-  const m = /^https?:\/\/[^/?#]+(\/[^#]*)?(\?[^#]*)?$/i.exec(target);
+  const m = ABSOLUTE_FORM.exec(target);
   if (!m) return undefined;
-  return (m[1] ?? '/') + (m[2] ?? '');
+  return (m[2] ?? '/') + (m[3] ?? '');
 }
+
+/** The authority of an absolute-form target, which replaces Host (RFC 9112 §3.2.2). */
+export function absoluteFormHost(target: string): string | undefined {
+  return ABSOLUTE_FORM.exec(target)?.[1];
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#@]+)(\/[^#]*)?(\?[^#]*)?$/i;

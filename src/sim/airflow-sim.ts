@@ -171,7 +171,10 @@ export class SimulatedAirflow {
     if (remote) return remote;
     const auth = req.headers.authorization;
     if (auth?.startsWith('Basic ')) {
-      const [user, pass] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+      const decoded = Buffer.from(auth.slice(6), 'base64').toString();
+      const colon = decoded.indexOf(':');
+      const user = colon < 0 ? decoded : decoded.slice(0, colon);
+      const pass = colon < 0 ? '' : decoded.slice(colon + 1);
       return user && this.state.users.get(user)?.password === pass ? user : undefined;
     }
     const s = this.uiContext(req).session;
