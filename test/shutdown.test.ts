@@ -45,7 +45,7 @@ test('SIGTERM: in-flight requests finish, idle connections close, new connection
       });
       s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
     });
-    assert.equal(refused, 'ECONNREFUSED');
+    assert.equal(refused, 'ECONNREFUSED', `the listener still accepted after SIGTERM; gateway output:\n${gw.stdout()}`);
     assert.equal(gw.child.exitCode, null, 'still running while a request is in flight');
     sims[0]!.streamer.next(); // let the in-flight stream finish
     assert.equal(await body, 'line 1\nline 2\n');
