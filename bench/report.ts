@@ -75,6 +75,8 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
     ratio(results, 'airgate', 'haproxy'),
     ratio(results, 'airgate', 'nginx-proxy'),
     ratio(results, 'airgate-full', 'hello'),
+    ratio(results, 'undici-minimal', 'hello'),
+    ratio(results, 'airgate', 'undici-minimal'),
   ];
   const vsHello = ratios[0]?.value ?? null;
   return {

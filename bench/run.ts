@@ -36,6 +36,7 @@ const repoRoot = resolve(here, '..', '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
 const gatewayMain = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const helloServer = join(here, 'hello-server.js');
+const minimalProxy = join(here, 'undici-minimal-proxy.js');
 
 /** Set when a signal interrupts the run, so the exit code says so whichever path exits first. */
 let interruptedBy: NodeJS.Signals | undefined;
@@ -232,6 +233,17 @@ async function main(): Promise<number> {
         description: 'nginx (1 worker, keepalive 64) -> upstream nginx',
         measuredProcess: 'proxy nginx',
         start: () => startNginx('nginx-proxy', (paths, port) => nginxProxyConfig(paths, port, upstream.port)),
+      },
+      {
+        name: 'undici-minimal',
+        description: 'reference: the least a node:http + undici proxy does -> upstream nginx',
+        measuredProcess: 'node undici-minimal-proxy',
+        start: async () => {
+          const port = await freePort();
+          const proc = registry.start('undici-minimal', process.execPath, [minimalProxy, String(port), String(upstream.port)]);
+          await waitForPort(proc, port);
+          return { proc, port, stopAfter: true };
+        },
       },
       {
         name: 'airgate',

@@ -7,6 +7,11 @@ import { sendError } from './error-response.js';
 import type { Logger } from '../observability/logger.js';
 
 const kExchange = Symbol('airgate.exchange');
+
+/** Told once when the client response has closed (the listener counts in-flight requests). */
+export interface ExchangeOwner {
+  ended(): void;
+}
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 
 /**
@@ -20,20 +25,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly requestId: string;
   readonly server: UpstreamServer;
   private readonly logger: Logger;
+  private readonly owner: ExchangeOwner;
   private abortUpstream: ((err?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
   private clientGone = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, requestId: string, server: UpstreamServer, requestTimeout: number, logger: Logger) {
+  constructor(req: IncomingMessage, res: ServerResponse, requestId: string, server: UpstreamServer, requestTimeout: number, logger: Logger, owner: ExchangeOwner) {
     this.logger = logger;
+    this.owner = owner;
     this.req = req;
     this.res = res;
     this.requestId = requestId;
     this.server = server;
     (res as TaggedResponse)[kExchange] = this;
-    res.once('close', onClientClose);
+    res.on('close', onClientClose);
     if (requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, requestTimeout, this);
     server.inflight++;
   }
@@ -87,6 +94,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.clientGone = !this.res.writableFinished;
     if (this.clientGone) this.abort(new Error('client closed the connection'));
     this.settle();
+    this.owner.ended();
   }
 
   private settle(): void {

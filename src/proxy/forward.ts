@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute } from '../server/router.js';
 import type { UpstreamServer } from '../upstream/server.js';
-import { Exchange } from './exchange.js';
+import { Exchange, type ExchangeOwner } from './exchange.js';
 import type { Logger } from '../observability/logger.js';
 import { upstreamRequestHeaders, type ForwardFacts } from './headers.js';
 
@@ -18,8 +18,8 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /** The terminal step of every request: send it to `server` and stream the answer back. */
-export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts, logger: Logger): void {
-  const exchange = new Exchange(req, res, facts.requestId, server, route.requestTimeout, logger);
+export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts, logger: Logger, owner: ExchangeOwner): void {
+  const exchange = new Exchange(req, res, facts.requestId, server, route.requestTimeout, logger, owner);
   const opts: Dispatcher.DispatchOptions = {
     path: target,
     method: req.method as Dispatcher.HttpMethod,

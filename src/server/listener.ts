@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from '../config/schema.js';
 import type { ErrorCode } from '../core/errors.js';
 import { requestIdFor } from '../proxy/request-id.js';
-import { rawErrorResponse, sendError } from '../proxy/error-response.js';
+import { rawErrorResponse, sendError, type ErrorExtras } from '../proxy/error-response.js';
 import { forward } from '../proxy/forward.js';
 import { tunnel } from '../proxy/tunnel.js';
 import type { ForwardFacts } from '../proxy/headers.js';
@@ -84,8 +84,6 @@ export class Listener {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const gw = this.host;
     gw.requestStarted();
-    (res as TaggedResponse)[kListener] = this;
-    res.once('close', onResponseClose);
     if (gw.draining) res.shouldKeepAlive = false;
     const rt = gw.runtime;
     const facts = hostAndRequestId(req);
@@ -94,13 +92,13 @@ export class Listener {
     const host = target === req.url ? facts.host : absoluteFormHost(req.url!);
     if (target === undefined || (host === undefined && req.httpVersionMinor === 1)) {
       res.shouldKeepAlive = false;
-      return sendError(req, res, 'AIRGATE_ERR_BAD_REQUEST', requestId, { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
+      return this.answerError(req, res, 'AIRGATE_ERR_BAD_REQUEST', requestId, { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
     }
     const route = rt.router.match(host, target);
-    if (!route) return sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
+    if (!route) return this.answerError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
     const server = route.backend.balancer.pick();
-    if (!server) return sendError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
-    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? (target === req.url ? undefined : host) : server.url.host, false), gw.logger);
+    if (!server) return this.answerError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
+    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? (target === req.url ? undefined : host) : server.url.host, false), gw.logger, this);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -131,6 +129,13 @@ export class Listener {
     const requestId = requestIdFor(undefined);
     this.host.logger.debug({ err: { code: err.code, message: err.message }, requestId, client: socket.remoteAddress }, 'rejected malformed request');
     socket.end(rawErrorResponse(code, requestId));
+  }
+
+  /** A gateway-made answer before any upstream work; the request ends when the response closes. */
+  private answerError(req: IncomingMessage, res: ServerResponse, code: ErrorCode, requestId: string, extras?: ErrorExtras): void {
+    (res as TaggedResponse)[kListener] = this;
+    res.on('close', onResponseClose);
+    sendError(req, res, code, requestId, extras);
   }
 
   /** Called once per finished request. */
