@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../src/config/load.js';
@@ -22,7 +23,7 @@ backends:
 routes:
 ${routes.map((r) => `  - ${r}`).join('\n')}
 `;
-  const runtime = new Runtime(loadConfigText(yaml, 'router-test.yaml'));
+  const runtime = new Runtime(loadConfigText(yaml, 'router-test.yaml'), pino({ level: 'silent' }));
   t.after(() => runtime.destroy());
   return { router: runtime.router, runtime };
 }

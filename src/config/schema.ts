@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { address, duration, name, describe } from './types-helpers.js';
+import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -34,10 +35,12 @@ const serverSchema = z.strictObject({
   name,
   url: serverUrl,
   weight: z.number().int().min(0).max(1000).default(1),
+  ...serverBalancingKeys,
 });
 
 const backendSchema = z.strictObject({
   servers: z.array(serverSchema).min(1, { message: 'expected at least one server' }),
+  ...balancingKeys,
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),
@@ -65,6 +68,7 @@ const routeSchema = z.strictObject({
   path: z.string().regex(/^\/[^\s?#]*$/, { message: 'expected a path prefix starting with "/" (no query or fragment)' }),
   backend: z.string(),
   preserve_host: z.boolean().default(true),
+  ...routeRetryKeys,
   timeouts: z
     .strictObject({
       /** Time to the upstream's response headers; may exceed 120 s for slow Airflow endpoints. */
@@ -107,6 +111,7 @@ export const configSchema = z
       addrs.set(key, i);
     });
     for (const [bname, backend] of Object.entries(cfg.backends)) {
+      if (backend.balance === 'hash' && !backend.hash) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'balance'], message: 'balance: hash needs a hash: { key: ... } section' });
       const names = new Set<string>();
       backend.servers.forEach((s, i) => {
         if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers', i, 'name'], message: `server name "${s.name}" appears twice in backend "${bname}"` });
@@ -129,3 +134,4 @@ export type ListenerConfig = AirgateConfig['listeners'][number];
 export type BackendConfig = AirgateConfig['backends'][string];
 export type ServerConfig = BackendConfig['servers'][number];
 export type RouteConfig = AirgateConfig['routes'][number];
+export type RetryCondition = BackendConfig['retries']['on'][number];

@@ -12,6 +12,8 @@ export const ERRORS = {
   AIRGATE_ERR_UPSTREAM_RESET: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server closed the connection before answering.' },
   AIRGATE_ERR_UPSTREAM_PROTOCOL: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server sent an invalid response.' },
   AIRGATE_ERR_NO_SERVER: { status: 503, title: 'Service Unavailable', detail: 'No Airflow server is available for this route.' },
+  AIRGATE_ERR_QUEUE_FULL: { status: 503, title: 'Service Unavailable', detail: 'Every Airflow server is busy and the queue is full.' },
+  AIRGATE_ERR_QUEUE_TIMEOUT: { status: 503, title: 'Service Unavailable', detail: 'Every Airflow server stayed busy for the whole queue timeout.' },
   AIRGATE_ERR_SHUTTING_DOWN: { status: 503, title: 'Service Unavailable', detail: 'The gateway is shutting down.' },
   AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'Connecting to the Airflow server timed out.' },
   AIRGATE_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'The Airflow server did not answer in time.' },

@@ -1,59 +1,152 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { GatewayError, upstreamErrorCode } from '../core/errors.js';
+import { GatewayError, upstreamErrorCode, type ErrorCode } from '../core/errors.js';
+import type { Backend } from '../upstream/backend.js';
 import type { UpstreamServer } from '../upstream/server.js';
+import type { CompiledRoute } from '../server/router.js';
+import type { Logger } from '../observability/logger.js';
+import type { Waiter } from '../upstream/wait-queue.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
 import { sendError } from './error-response.js';
-import type { Logger } from '../observability/logger.js';
+import { conditionOf } from './retry-policy.js';
 
 const kExchange = Symbol('airgate.exchange');
+type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 
 /** Told once when the client response has closed (the listener counts in-flight requests). */
 export interface ExchangeOwner {
   ended(): void;
 }
-type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
+
+/** Abort reason used to drop an attempt whose status asks for a retry. */
+const RETRY_ON_STATUS = new Error('retrying on another server');
+
+export interface ExchangeInit {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  route: CompiledRoute;
+  target: string;
+  headers: string[];
+  /** The request body: a replayable Buffer, the live stream, or none. */
+  body: Buffer | IncomingMessage | null;
+  /** Whether a failed attempt may be sent again. */
+  retriable: boolean;
+  hashKey: string | undefined;
+  /** Server named by a valid sticky cookie, and whether that cookie is due for renewal. */
+  stickyName: string | undefined;
+  stickyRefresh: boolean;
+  secure: boolean;
+  logger: Logger;
+  owner: ExchangeOwner;
+}
 
 /**
- * One proxied request/response pair: the undici dispatch handler (legacy callback form, which
- * hands over raw header buffers without parsing them into objects) plus the client-side
- * events that end it. Bodies stream both ways with backpressure and nothing is buffered.
+ * One proxied request/response pair across its attempts: the undici dispatch handler (legacy
+ * callback form, which hands over raw header buffers without parsing them) plus the client-side
+ * events that end it. Bodies stream both ways with backpressure. An attempt that fails before
+ * any response byte reached the client is retried on another server when the route and the
+ * backend's budget allow; a request that finds every server busy waits in the backend's queue.
  */
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly requestId: string;
-  readonly server: UpstreamServer;
-  private readonly logger: Logger;
-  private readonly owner: ExchangeOwner;
+  readonly hashKey: string | undefined;
+  private readonly init: ExchangeInit;
+  readonly backend: Backend;
+  private body: Buffer | IncomingMessage | null;
+  private server: UpstreamServer | undefined;
+  private tried: UpstreamServer[] | undefined;
+  private attemptStart = 0;
+  private attemptOpen = false;
   private abortUpstream: ((err?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private settled = false;
+  private finished = false;
   private clientGone = false;
+  /** Retries made so far. */
+  retries = 0;
 
-  constructor(req: IncomingMessage, res: ServerResponse, requestId: string, server: UpstreamServer, requestTimeout: number, logger: Logger, owner: ExchangeOwner) {
-    this.logger = logger;
-    this.owner = owner;
-    this.req = req;
-    this.res = res;
-    this.requestId = requestId;
+  constructor(init: ExchangeInit) {
+    this.init = init;
+    this.req = init.req;
+    this.res = init.res;
+    this.requestId = init.requestId;
+    this.hashKey = init.hashKey;
+    this.backend = init.route.backend;
+    this.body = init.body;
+    (init.res as TaggedResponse)[kExchange] = this;
+    init.res.on('close', onClientClose);
+    if (init.route.requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, init.route.requestTimeout, this);
+    this.backend.budget.request(this.backend.clock.now());
+  }
+
+  get stickyName(): string | undefined {
+    return this.init.stickyName;
+  }
+
+  /** Use a body read into memory (so a retry can send it again) instead of the live stream. */
+  replaceBody(body: Buffer): void {
+    this.body = body;
+  }
+
+  get waiting(): boolean {
+    return !this.finished;
+  }
+
+  /** Send the request to `server` (first attempt, a retry, or a dequeued request). */
+  start(server: UpstreamServer): void {
     this.server = server;
-    (res as TaggedResponse)[kExchange] = this;
-    res.on('close', onClientClose);
-    if (requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, requestTimeout, this);
     server.inflight++;
+    this.attemptOpen = true;
+    this.abortUpstream = undefined;
+    this.attemptStart = this.backend.clock.now();
+    const { init } = this;
+    if (!init.route.preserveHost) setHost(init.headers, server.url.host);
+    server.pool.dispatch(
+      {
+        path: init.target,
+        method: init.req.method as Dispatcher.HttpMethod,
+        headers: init.headers,
+        body: this.body,
+        headersTimeout: init.route.headersTimeout,
+        bodyTimeout: init.route.bodyTimeout,
+      },
+      this,
+    );
+  }
+
+  dequeued(server: UpstreamServer): void {
+    this.start(server);
+  }
+
+  timedOut(): void {
+    this.fail('AIRGATE_ERR_QUEUE_TIMEOUT');
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.clientGone || this.settled) abort(new Error('request already ended'));
+    if (this.clientGone || this.finished) abort(new Error('request already ended'));
     else this.abortUpstream = abort;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational answers are not relayed
+    const server = this.server!;
+    this.backend.balancer.observe?.(server, this.backend.clock.now() - this.attemptStart);
+    if (statusCode >= 500) {
+      this.backend.outlier.failure(server, this.backend.clock.now());
+      if (this.shouldRetry(String(statusCode)) && this.hasAlternative()) {
+        this.abortUpstream?.(RETRY_ON_STATUS);
+        return false;
+      }
+    } else {
+      this.backend.outlier.success(server);
+    }
     this.resumeUpstream = resume;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
+    const sticky = this.backend.sticky;
+    if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.init.secure));
     if (statusText) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;
@@ -66,23 +159,73 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(trailers: string[] | null): void {
+    this.endAttempt();
     if (trailers && trailers.length > 0) this.res.addTrailers(trailersObject(trailers));
     this.res.end();
-    this.settle();
+    this.finish();
   }
 
   onError(err: Error): void {
-    this.settle();
-    if (this.clientGone) return;
+    this.endAttempt();
+    if (this.finished || this.clientGone) return;
+    if (err === RETRY_ON_STATUS) {
+      if (!this.retry()) this.fail('AIRGATE_ERR_NO_SERVER'); // only if the alternative vanished meanwhile
+      return;
+    }
     const code = err instanceof GatewayError ? err.code : upstreamErrorCode(err);
-    this.logger.warn({ requestId: this.requestId, server: this.server.id, method: this.req.method, url: this.req.url, code, cause: (err as NodeJS.ErrnoException).code ?? err.message, responseStarted: this.res.headersSent }, 'upstream request failed');
-    sendError(this.req, this.res, code, this.requestId);
+    const cause = (err as NodeJS.ErrnoException).code ?? err.message;
+    if (!(err instanceof GatewayError)) this.backend.outlier.failure(this.server!, this.backend.clock.now());
+    const condition = conditionOf(code);
+    if (!this.res.headersSent && condition !== undefined && this.shouldRetry(condition)) {
+      const from = this.server!.id;
+      if (this.retry()) {
+        this.logger().info({ requestId: this.requestId, server: from, to: this.server!.id, cause, retry: this.retries }, 'retrying on another server');
+        return;
+      }
+    }
+    this.logger().warn({ requestId: this.requestId, server: this.server?.id, method: this.req.method, url: this.req.url, code, cause, responseStarted: this.res.headersSent, retries: this.retries }, 'upstream request failed');
+    this.fail(code);
+  }
+
+  private logger(): Logger {
+    return this.init.logger;
+  }
+
+  private shouldRetry(condition: string): boolean {
+    const policy = this.backend.config.retries;
+    if (!this.init.retriable || this.retries >= policy.attempts || this.res.headersSent) return false;
+    if (!(policy.on as readonly string[]).includes(condition)) return false;
+    return this.backend.budget.tryRetry(this.backend.clock.now());
+  }
+
+  /** Whether a server not tried yet could take a retry now (checked before dropping an answer). */
+  private hasAlternative(): boolean {
+    const now = this.backend.clock.now();
+    const current = this.server;
+    return this.backend.servers.some((s) => s !== current && s.available(now) && s.hasCapacity() && !this.tried?.includes(s));
+  }
+
+  /** Start the next attempt on a server not tried yet; false when there is none with room. */
+  private retry(): boolean {
+    (this.tried ??= []).push(this.server!);
+    const next = this.backend.select(undefined, this.hashKey, this.tried);
+    if (next === undefined || next === 'full') return false;
+    this.retries++;
+    this.start(next);
+    return true;
+  }
+
+  /** End with a gateway error (or cut the response if it already started). */
+  fail(code: ErrorCode): void {
+    if (this.finished) return;
+    this.finish();
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? { retryAfterSeconds: Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) } : undefined);
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */
   abort(reason: Error): void {
-    if (this.settled) return;
-    if (this.abortUpstream) this.abortUpstream(reason);
+    if (this.finished) return;
+    if (this.attemptOpen && this.abortUpstream) this.abortUpstream(reason);
     else this.onError(reason);
   }
 
@@ -93,16 +236,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
   clientClosed(): void {
     this.clientGone = !this.res.writableFinished;
     if (this.clientGone) this.abort(new Error('client closed the connection'));
-    this.settle();
-    this.owner.ended();
+    this.finish();
+    this.init.owner.ended();
   }
 
-  private settle(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.server.inflight--;
+  private endAttempt(): void {
+    if (!this.attemptOpen) return;
+    this.attemptOpen = false;
+    this.backend.release(this.server!);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+/** Point the `host` entry the gateway added (always lower-case) at this attempt's server. */
+function setHost(headers: string[], host: string): void {
+  const i = headers.indexOf('host');
+  if (i >= 0 && i % 2 === 0) headers[i + 1] = host;
+  else headers.push('host', host);
 }
 
 function onClientClose(this: TaggedResponse): void {

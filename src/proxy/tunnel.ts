@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { upstreamErrorCode } from '../core/errors.js';
 import type { CompiledRoute } from '../server/router.js';
 import type { UpstreamServer } from '../upstream/server.js';
+import type { Backend } from '../upstream/backend.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardFacts } from './headers.js';
 import { rawErrorResponse } from './error-response.js';
 
@@ -26,8 +27,10 @@ class Tunnel implements Dispatcher.DispatchHandler {
   private readonly clientHead: Buffer;
   private readonly requestId: string;
   private readonly server: UpstreamServer;
+  private readonly backend: Backend;
 
-  constructor(client: Duplex, clientHead: Buffer, requestId: string, server: UpstreamServer) {
+  constructor(client: Duplex, clientHead: Buffer, requestId: string, server: UpstreamServer, backend: Backend) {
+    this.backend = backend;
     this.client = client;
     this.clientHead = clientHead;
     this.requestId = requestId;
@@ -84,12 +87,12 @@ class Tunnel implements Dispatcher.DispatchHandler {
   private release(): void {
     if (this.released) return;
     this.released = true;
-    this.server.inflight--;
+    this.backend.release(this.server);
   }
 }
 
 export function tunnel(req: IncomingMessage, target: string, client: Duplex, clientHead: Buffer, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
-  const handler = new Tunnel(client, clientHead, facts.requestId, server);
+  const handler = new Tunnel(client, clientHead, facts.requestId, server, route.backend);
   server.pool.dispatch(
     {
       path: target,

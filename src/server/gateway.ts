@@ -3,9 +3,12 @@ import type { AirgateConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Listener, type ListenerHost } from './listener.js';
 import { Runtime } from './runtime.js';
+import type { BackendDeps } from '../upstream/backend.js';
 
 export interface GatewayOptions {
   logger?: Logger;
+  /** Injected time and randomness (tests). */
+  deps?: Omit<BackendDeps, 'onEject'>;
 }
 
 /**
@@ -22,7 +25,7 @@ export class Gateway implements ListenerHost {
 
   constructor(config: AirgateConfig, options: GatewayOptions = {}) {
     this.logger = options.logger ?? createLogger(config.logging.level);
-    this.runtime = new Runtime(config);
+    this.runtime = new Runtime(config, this.logger, options.deps);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
   }
 

@@ -7,6 +7,7 @@ import { requestIdFor } from '../proxy/request-id.js';
 import { rawErrorResponse, sendError, type ErrorExtras } from '../proxy/error-response.js';
 import { forward } from '../proxy/forward.js';
 import { tunnel } from '../proxy/tunnel.js';
+import { FULL } from '../upstream/backend.js';
 import type { ForwardFacts } from '../proxy/headers.js';
 import { absoluteFormHost, clientAddress, hostAndRequestId, originForm } from './request-facts.js';
 import type { Runtime } from './runtime.js';
@@ -96,9 +97,7 @@ export class Listener {
     }
     const route = rt.router.match(host, target);
     if (!route) return this.answerError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
-    const server = route.backend.balancer.pick();
-    if (!server) return this.answerError(req, res, 'AIRGATE_ERR_NO_SERVER', requestId);
-    forward(req, res, target, route, server, this.facts(req, requestId, route.preserveHost ? (target === req.url ? undefined : host) : server.url.host, false), gw.logger, this);
+    forward(req, res, target, route, this.facts(req, requestId, target === req.url ? undefined : host, false), gw.logger, this);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -111,9 +110,9 @@ export class Listener {
       return;
     }
     const route = this.host.runtime.router.match(host, target);
-    const server = route?.backend.balancer.pick();
-    if (!route || !server) {
-      socket.end(rawErrorResponse(route ? 'AIRGATE_ERR_NO_SERVER' : 'AIRGATE_ERR_NO_ROUTE', requestId));
+    const server = route?.backend.select(undefined, undefined, undefined);
+    if (!route || !server || server === FULL) {
+      socket.end(rawErrorResponse(!route ? 'AIRGATE_ERR_NO_ROUTE' : server === FULL ? 'AIRGATE_ERR_QUEUE_FULL' : 'AIRGATE_ERR_NO_SERVER', requestId));
       return;
     }
     tunnel(req, target, socket, head, route, server, this.facts(req, requestId, route.preserveHost ? (target === req.url ? undefined : host) : server.url.host, false));

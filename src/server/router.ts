@@ -11,6 +11,7 @@ export interface CompiledRoute {
   readonly headersTimeout: number;
   readonly bodyTimeout: number;
   readonly requestTimeout: number;
+  readonly retry: RouteConfig['retries'];
 }
 
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
@@ -42,6 +43,7 @@ export class Router {
         headersTimeout: r.timeouts.response_headers,
         bodyTimeout: r.timeouts.body_idle,
         requestTimeout: r.timeouts.request,
+        retry: r.retries,
       });
       if (!r.host) this.anyHost.push(compiled);
       else if (r.host.startsWith('*.')) push(wild, r.host.slice(1), compiled);

@@ -1,5 +1,6 @@
 import type { AirgateConfig } from '../config/schema.js';
-import { Backend } from '../upstream/backend.js';
+import { Backend, type BackendDeps } from '../upstream/backend.js';
+import type { Logger } from '../observability/logger.js';
 import { Router } from './router.js';
 
 /**
@@ -11,10 +12,11 @@ export class Runtime {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly router: Router;
 
-  constructor(config: AirgateConfig) {
+  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}) {
     this.config = config;
     const backends = new Map<string, Backend>();
-    for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg));
+    const onEject: BackendDeps['onEject'] = (server, forMs) => logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
+    for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }));
     this.backends = backends;
     this.router = new Router(config.routes, backends);
   }
