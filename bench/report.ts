@@ -77,6 +77,7 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
     ratio(results, 'airgate-full', 'hello'),
     ratio(results, 'undici-minimal', 'hello'),
     ratio(results, 'airgate', 'undici-minimal'),
+    ratio(results, 'airgate-full', 'airgate'),
   ];
   const vsHello = ratios[0]?.value ?? null;
   return {

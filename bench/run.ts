@@ -26,10 +26,11 @@ import { get } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { airgateConfig, BENCH_STICKY_KEY, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, cpuTicks, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
 import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
 import { killRunningWrk, runWrk } from './wrk.js';
+import { StickyCookies } from '../src/upstream/sticky.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = resolve(here, '..', '..');
@@ -37,6 +38,11 @@ const resultsDir = join(repoRoot, 'bench', 'results');
 const gatewayMain = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const helloServer = join(here, 'hello-server.js');
 const minimalProxy = join(here, 'undici-minimal-proxy.js');
+/**
+ * Both airgate rows get the same valid sticky cookie, so they parse and forward the same bytes and
+ * the difference between them is the cost of the features alone.
+ */
+const BENCH_STICKY_COOKIE = `airgate_node=${new StickyCookies('airflow', 'airgate_node', [BENCH_STICKY_KEY], 43_200_000).sign('web-1', Date.now())}`;
 
 /** Set when a signal interrupts the run, so the exit code says so whichever path exits first. */
 let interruptedBy: NodeJS.Signals | undefined;
@@ -107,15 +113,19 @@ function nginxTempModules(nginx: string): string[] {
   return ['proxy', 'fastcgi', 'uwsgi', 'scgi'].filter((m) => !v.includes(`--without-http_${m}_module`));
 }
 
-/** GET / once and check the answer is the 12-byte hello body, so we never benchmark an error page. */
-function checkHello(port: number, target: string): Promise<void> {
+/**
+ * GET / once and check the answer is the 12-byte hello body, so we never benchmark an error page.
+ * Resolves with the cookie the target set (airgate's sticky cookie), which wrk then sends back
+ * like a browser would.
+ */
+function checkHello(port: number, target: string): Promise<string | undefined> {
   return new Promise((resolvePromise, reject) => {
     const req = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
-        if (res.statusCode === 200 && body === HELLO_BODY) resolvePromise();
+        if (res.statusCode === 200 && body === HELLO_BODY) resolvePromise(res.headers['set-cookie']?.[0]?.split(';')[0]);
         else reject(new Error(`${target}: GET / answered ${res.statusCode} ${JSON.stringify(body.slice(0, 200))}, expected 200 ${JSON.stringify(HELLO_BODY)}`));
       });
       res.on('error', reject);
@@ -134,6 +144,8 @@ interface Started {
 
 interface Target {
   name: string;
+  /** A Cookie header wrk sends, as a browser returning airgate's sticky cookie would. */
+  cookie?: string;
   description: string;
   measuredProcess: string;
   start(): Promise<Started>;
@@ -247,13 +259,15 @@ async function main(): Promise<number> {
       },
       {
         name: 'airgate',
-        description: 'airgate (one process) -> upstream nginx',
+        cookie: BENCH_STICKY_COOKIE,
+        description: 'airgate (one process, round robin) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate', airgateConfig),
       },
       {
         name: 'airgate-full',
-        description: 'airgate with every feature switched on -> upstream nginx',
+        cookie: BENCH_STICKY_COOKIE,
+        description: 'airgate with every feature switched on (peak-ewma, sticky, retries, outlier) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate-full', fullFeaturesConfig),
       },
@@ -274,9 +288,10 @@ async function main(): Promise<number> {
       process.stdout.write(`  ${target.name.padEnd(13)} ${target.description} ... `);
       const started = await target.start();
       try {
-        await checkHello(started.port, target.name);
+        const setCookie = await checkHello(started.port, target.name);
+        const cookie = target.cookie ?? setCookie;
         const url = `http://127.0.0.1:${started.port}/`;
-        const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections: WRK_CONNECTIONS };
+        const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections: WRK_CONNECTIONS, headers: cookie ? [`Cookie: ${cookie}`] : [] };
         if (warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: warmupSeconds });
 
         const before = cpuTicks(started.proc.pid);

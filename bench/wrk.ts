@@ -11,6 +11,8 @@ export interface WrkOptions {
   threads?: number;
   connections?: number;
   timeoutSeconds?: number;
+  /** Extra request headers, e.g. `Cookie: airgate_node=...`. */
+  headers?: string[];
 }
 
 export interface WrkResult {
@@ -84,6 +86,7 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     `--timeout`,
     `${options.timeoutSeconds ?? 10}s`,
     '--latency',
+    ...(options.headers ?? []).flatMap((h) => ['-H', h]),
     options.url,
   ];
   return new Promise((resolve, reject) => {

@@ -129,6 +129,10 @@ export class SimulatedAirflow {
     }
     if (f.slowMs > 0) await new Promise((r) => setTimeout(r, f.slowMs));
     if (f.error500) return sendHtml(res, 500, '<!doctype html><h1>Internal Server Error</h1>\n');
+    if (f.unavailable) {
+      for await (const _ of req); // read the body, as a real server would before answering
+      return sendHtml(res, 503, '<!doctype html><h1>Service Unavailable</h1>\n');
+    }
     if (path.startsWith('/_sim/')) return this.simEndpoint(req, res, url);
     return this.airflow === 2 ? this.airflow2(req, res, url) : this.airflow3(req, res, url);
   }

@@ -6,13 +6,15 @@ export interface Faults {
   slowMs: number;
   /** Answer every request with 500. */
   error500: boolean;
+  /** Answer every request with 503 (an overloaded or restarting server). */
+  unavailable: boolean;
   /** Reset the connection as soon as a request arrives. */
   reset: boolean;
   schedulerUnhealthy: boolean;
   metadbUnhealthy: boolean;
 }
 
-export const NO_FAULTS: Readonly<Faults> = Object.freeze({ hang: false, slowMs: 0, error500: false, reset: false, schedulerUnhealthy: false, metadbUnhealthy: false });
+export const NO_FAULTS: Readonly<Faults> = Object.freeze({ hang: false, slowMs: 0, error500: false, unavailable: false, reset: false, schedulerUnhealthy: false, metadbUnhealthy: false });
 
 /** Apply a partial update from JSON, ignoring unknown keys and wrong types. */
 export function mergeFaults(current: Faults, update: unknown): Faults {

@@ -51,3 +51,28 @@ export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+export const SIM_MAIN = fileURLToPath(new URL('./sim-main.js', import.meta.url));
+
+export interface SimProcess {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  exited: Promise<number | null>;
+}
+
+/** A simulated Airflow node in a child process (so it can be killed with SIGKILL). */
+export async function spawnSim(name: string, port = 0): Promise<SimProcess> {
+  const child = spawn(process.execPath, [SIM_MAIN, name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const bound = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    void exited.then((code) => reject(new Error(`sim ${name} exited with ${code}`)));
+  });
+  return { child, port: bound, url: `http://127.0.0.1:${bound}`, exited };
+}

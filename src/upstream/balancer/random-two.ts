@@ -38,8 +38,9 @@ export class RandomTwoBalancer implements Balancer {
     const now = this.ctx.clock.now();
     const [a, b] = pickTwo(candidates, this.ctx, now);
     if (!b) return a;
-    const la = (a!.inflight + 1) / a!.effectiveWeight(now, this.ctx.slowStartMs);
-    const lb = (b.inflight + 1) / b.effectiveWeight(now, this.ctx.slowStartMs);
+    // No "+1": the draw is already weighted, so at equal load per weight the first draw must win (weight 2:1:1 → 50/25/25).
+    const la = a!.inflight / a!.effectiveWeight(now, this.ctx.slowStartMs);
+    const lb = b.inflight / b.effectiveWeight(now, this.ctx.slowStartMs);
     return lb < la ? b : a;
   }
 }
