@@ -61,7 +61,8 @@ export class StickyCookies {
     if (parts.length !== 3) return undefined;
     const [server, expiry, mac] = parts as [string, string, string];
     const given = Buffer.from(mac, 'base64url');
-    if (given.length !== 16) return undefined;
+    // Canonical encoding only: base64url decoding ignores padding, junk characters and the spare bits of the last one.
+    if (given.length !== 16 || given.toString('base64url') !== mac) return undefined;
     for (const key of this.keys) {
       if (timingSafeEqual(given, this.mac(key, server, expiry))) return { server, expiresAt: parseInt(expiry, 36) * 1000 };
     }
