@@ -144,6 +144,7 @@ test('queue: with every server busy and hung, waiting clients get 503 after the 
 backends:
   airflow:
     queue: { size: 2, timeout: 300ms }
+    health: { enabled: false }   # hung health checks would count as busy requests here
     servers:
       - { name: web-1, url: ${sims[0]!.url}, max_connections: 1 }
       - { name: web-2, url: ${sims[1]!.url}, max_connections: 1 }

@@ -532,7 +532,7 @@ test('POST /_sim/faults: JSON control applies known keys of the right type and i
   assert.equal(get.statusCode, 200);
   assert.deepEqual(await get.body.json(), {
     node: 'node-x',
-    faults: { hang: false, slowMs: 0, error500: false, reset: false, schedulerUnhealthy: false, metadbUnhealthy: false },
+    faults: { hang: false, slowMs: 0, error500: false, unavailable: false, reset: false, schedulerUnhealthy: false, metadbUnhealthy: false },
   });
 
   const post = await req(`${s.url}/_sim/faults`, {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
+import { healthKeys } from './health-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -41,6 +42,7 @@ const serverSchema = z.strictObject({
 const backendSchema = z.strictObject({
   servers: z.array(serverSchema).min(1, { message: 'expected at least one server' }),
   ...balancingKeys,
+  ...healthKeys,
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),

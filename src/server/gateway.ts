@@ -36,6 +36,7 @@ export class Gateway implements ListenerHost {
       await this.stop(0);
       throw err;
     }
+    this.runtime.startHealthChecks();
     const cfg = this.runtime.config;
     this.logger.info(
       {

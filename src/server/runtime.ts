@@ -1,6 +1,8 @@
 import type { AirgateConfig } from '../config/schema.js';
 import { Backend, type BackendDeps } from '../upstream/backend.js';
 import type { Logger } from '../observability/logger.js';
+import { HealthChecker } from '../upstream/health/checker.js';
+import { systemClock, systemRandom } from '../core/clock.js';
 import { Router } from './router.js';
 
 /**
@@ -11,6 +13,7 @@ export class Runtime {
   readonly config: AirgateConfig;
   readonly backends: ReadonlyMap<string, Backend>;
   readonly router: Router;
+  readonly checkers: readonly HealthChecker[];
 
   constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}) {
     this.config = config;
@@ -19,13 +22,37 @@ export class Runtime {
     for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }));
     this.backends = backends;
     this.router = new Router(config.routes, backends);
+    const clock = deps.clock ?? systemClock;
+    const random = deps.random ?? systemRandom;
+    this.checkers = [...backends.values()]
+      .filter((b) => b.config.health.enabled)
+      .map(
+        (b) =>
+          new HealthChecker(b.name, b.servers, b.config, { clock, random }, {
+            transition: (server, t, tookMs, probe) =>
+              logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`),
+            cluster: (backend, reason) =>
+              reason ? logger.error({ backend, reason }, `cluster degraded: ${reason}; all servers stay in rotation`) : logger.info({ backend }, 'cluster healthy again'),
+          }),
+      );
+  }
+
+  /** Start active health checks (once the gateway listens). */
+  startHealthChecks(): void {
+    for (const c of this.checkers) c.start();
+  }
+
+  checker(backend: string): HealthChecker | undefined {
+    return this.checkers.find((c) => c.backend === backend);
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.checkers.map((c) => c.stop()));
     await Promise.all([...this.backends.values()].map((b) => b.close()));
   }
 
   async destroy(): Promise<void> {
+    await Promise.all(this.checkers.map((c) => c.stop()));
     await Promise.all([...this.backends.values()].map((b) => b.destroy()));
   }
 }

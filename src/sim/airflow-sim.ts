@@ -40,8 +40,10 @@ export class SimulatedAirflow {
   readonly state: AirflowState;
   readonly streamer = new LineStreamer();
   faults: Faults = { ...NO_FAULTS };
-  /** Requests received, for tests that check where traffic went. */
+  /** Requests received (health checks apart), for tests that check where traffic went. */
   requests = 0;
+  /** Health-check requests received. */
+  healthRequests = 0;
   private readonly server: Server;
   private readonly hung = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
@@ -112,10 +114,11 @@ export class SimulatedAirflow {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.requests++;
     res.setHeader('x-sim-node', this.name);
     const url = new URL(req.url ?? '/', 'http://sim');
     const path = url.pathname;
+    if (req.headers['user-agent'] === 'airgate-health') this.healthRequests++;
+    else this.requests++;
     if (path === '/_sim/faults') {
       if (req.method === 'POST') this.setFaults((await readJson(req)) as Partial<Faults>);
       return sendJson(res, 200, { node: this.name, faults: this.faults });

@@ -62,7 +62,7 @@ export class Backend {
     const now = this.clock.now();
     if (stickyName !== undefined) {
       const s = this.byName.get(stickyName);
-      if (s && s.available(now) && s.hasCapacity() && !exclude?.includes(s)) return s;
+      if (s && s.availableForSticky(now) && s.hasCapacity() && !exclude?.includes(s)) return s;
     }
     let tier = Infinity;
     for (const s of this.servers) if (s.tier < tier && s.available(now) && !exclude?.includes(s)) tier = s.tier;

@@ -26,8 +26,8 @@ export class OutlierDetector {
   }
 
   failure(server: UpstreamServer, now: number): void {
-    server.consecutiveFailures++;
-    if (server.consecutiveFailures < this.cfg.consecutive_errors || server.ejectedUntil > now) return;
+    if (server.ejectedUntil > now) return; // attempts started before the ejection prove nothing new
+    if (++server.consecutiveFailures < this.cfg.consecutive_errors) return;
     const ejected = this.servers.filter((s) => s.ejectedUntil > now).length;
     const cap = this.servers.length < 2 ? 0 : Math.max(1, Math.floor(this.cfg.max_ejected * this.servers.length));
     if (ejected >= cap) return;

@@ -1,5 +1,9 @@
 import { Pool } from 'undici';
 import type { BackendConfig, ServerConfig } from '../config/schema.js';
+import type { HealthState } from './health/state-machine.js';
+
+/** What an operator asked for: in rotation, no new sessions, or no traffic at all. */
+export type AdminState = 'ready' | 'drain' | 'maint';
 
 /** One Airflow webserver / API server: its identity, its connection pool, its live state. */
 export class UpstreamServer {
@@ -23,6 +27,12 @@ export class UpstreamServer {
   ejections = 0;
   /** When the server last came back into rotation (slow start ramps from here). */
   returnedAt = Number.NEGATIVE_INFINITY;
+  /** Active health, set by the health checker only. */
+  health: HealthState = 'up';
+  /** Operator control, set through the admin API only. */
+  admin: AdminState = 'ready';
+  /** While draining: until when sticky sessions may still use the server. */
+  drainUntil = 0;
 
   constructor(backend: string, index: number, cfg: ServerConfig, backendCfg: Pick<BackendConfig, 'pool' | 'timeouts'>) {
     this.backend = backend;
@@ -45,9 +55,23 @@ export class UpstreamServer {
     });
   }
 
-  /** In rotation: a weight above zero and not ejected. */
+  /** In rotation for new requests: ready, healthy (or degraded), a weight above zero, not ejected. */
   available(now: number): boolean {
-    return this.weight > 0 && this.ejectedUntil <= now;
+    return this.admin === 'ready' && this.health !== 'down' && this.weight > 0 && this.ejectedUntil <= now;
+  }
+
+  /** May serve a request whose sticky cookie names it: also while draining, within the grace period. */
+  availableForSticky(now: number): boolean {
+    if (this.admin === 'drain') return now < this.drainUntil && this.health !== 'down' && this.ejectedUntil <= now;
+    return this.available(now);
+  }
+
+  /** One word for status pages: maint, drain, down, ejected, degraded or up. */
+  status(now: number): string {
+    if (this.admin !== 'ready') return this.admin;
+    if (this.health === 'down') return 'down';
+    if (this.ejectedUntil > now) return 'ejected';
+    return this.health;
   }
 
   hasCapacity(): boolean {

@@ -33,14 +33,16 @@ export class PeakEwmaBalancer implements Balancer {
     return elapsed > 0 ? this.rtt[server.index]! * Math.exp(-elapsed / this.decayMs) : this.rtt[server.index]!;
   }
 
+  /** Latency times load. Weight is not in the cost: it already decides how often a server is drawn. */
   cost(server: UpstreamServer, now: number): number {
-    return (this.estimate(server, now) * (server.inflight + 1)) / server.effectiveWeight(now, this.ctx.slowStartMs);
+    return this.estimate(server, now) * (server.inflight + 1);
   }
 
   pick(candidates: readonly UpstreamServer[]): UpstreamServer | undefined {
     const now = this.ctx.clock.now();
     const [a, b] = pickTwo(candidates, this.ctx, now);
     if (!b) return a;
+    // A tie goes to the first (weighted) draw, so equal servers share traffic by weight.
     return this.cost(b, now) < this.cost(a!, now) ? b : a;
   }
 
