@@ -144,7 +144,7 @@ test('queue: with every server busy and hung, waiting clients get 503 after the 
 backends:
   airflow:
     queue: { size: 2, timeout: 300ms }
-    health: { enabled: false }   # hung health checks would count as busy requests here
+    health: { enabled: false }   # servers stay up while they hang: this test is about the queue only
     servers:
       - { name: web-1, url: ${sims[0]!.url}, max_connections: 1 }
       - { name: web-2, url: ${sims[1]!.url}, max_connections: 1 }

@@ -46,6 +46,8 @@ export class SimulatedAirflow {
   healthRequests = 0;
   private readonly server: Server;
   private readonly hung = new Set<ServerResponse>();
+  /** The hung requests that are not health checks. */
+  private readonly hungUser = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
   private readonly opts: SimOptions;
 
@@ -95,9 +97,9 @@ export class SimulatedAirflow {
     await closed;
   }
 
-  /** Requests currently held by the `hang` fault. */
+  /** User requests (not health checks) currently held by the `hang` fault. */
   get hungRequests(): number {
-    return this.hung.size;
+    return this.hungUser.size;
   }
 
   setFaults(update: Partial<Faults>): void {
@@ -127,7 +129,11 @@ export class SimulatedAirflow {
     if (f.reset) return void req.socket.destroy();
     if (f.hang) {
       this.hung.add(res);
-      res.once('close', () => this.hung.delete(res));
+      if (req.headers['user-agent'] !== 'airgate-health') this.hungUser.add(res);
+      res.once('close', () => {
+        this.hung.delete(res);
+        this.hungUser.delete(res);
+      });
       return;
     }
     if (f.slowMs > 0) await new Promise((r) => setTimeout(r, f.slowMs));
