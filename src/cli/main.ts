@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { serveCommand } from './serve.js';
+import { backendCommand } from './backend.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -31,5 +32,15 @@ program
   .option('--airflow <version>', 'simulate Airflow 2 or 3', '2')
   .option('--sim-ports <ports>', 'comma-separated ports for the three simulated nodes (default: free ports)')
   .action(demoCommand);
+
+program
+  .command('backend')
+  .description('operate a server at run time: drain, ready, maint, or set its weight')
+  .argument('<action>', 'ready | drain | maint | weight')
+  .argument('<server>', 'BACKEND/SERVER, e.g. airflow/web-2')
+  .argument('[weight]', 'the new weight (with "weight")')
+  .requiredOption('--admin <url>', 'admin API URL, e.g. http://127.0.0.1:9090')
+  .option('--token <token>', 'admin bearer token (default: $AIRGATE_ADMIN_TOKEN)')
+  .action(backendCommand);
 
 await program.parseAsync();

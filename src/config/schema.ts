@@ -93,6 +93,14 @@ export const configSchema = z
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .prefault({}),
+    admin: z
+      .strictObject({
+        /** The admin listener (status, server control, metrics later); keep it off the public network. */
+        address,
+        /** Bearer token for every admin call except /healthz; use token_file or ${VAR}. */
+        token: z.string().min(16, { message: 'expected a token of at least 16 characters' }),
+      })
+      .optional(),
     shutdown: z
       .strictObject({
         /** How long in-flight requests may run after SIGTERM before connections are cut. */

@@ -3,6 +3,7 @@ import type { AirgateConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Listener, type ListenerHost } from './listener.js';
 import { Runtime } from './runtime.js';
+import { AdminServer } from '../admin/admin-server.js';
 import type { BackendDeps } from '../upstream/backend.js';
 
 export interface GatewayOptions {
@@ -20,6 +21,7 @@ export class Gateway implements ListenerHost {
   readonly logger: Logger;
   readonly listeners: Listener[] = [];
   draining = false;
+  readonly admin: AdminServer | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -27,11 +29,14 @@ export class Gateway implements ListenerHost {
     this.logger = options.logger ?? createLogger(config.logging.level);
     this.runtime = new Runtime(config, this.logger, options.deps);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
+    this.admin = config.admin ? new AdminServer(config.admin.token, () => this.runtime, this.logger) : undefined;
   }
 
   async start(): Promise<void> {
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
+      const a = this.runtime.config.admin;
+      if (this.admin && a) await this.admin.listen(a.address.host, a.address.port);
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -41,6 +46,7 @@ export class Gateway implements ListenerHost {
     this.logger.info(
       {
         listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
+        admin: this.admin ? `${this.runtime.config.admin!.address.host}:${this.admin.port}` : undefined,
         backends: Object.fromEntries(Object.entries(cfg.backends).map(([name, b]) => [name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
         routes: cfg.routes.length,
       },
@@ -75,7 +81,7 @@ export class Gateway implements ListenerHost {
     if (this.draining) return;
     this.draining = true;
     this.logger.info({ inflight: this.inflight, graceMs }, 'airgate stopping');
-    const closed = Promise.all(this.listeners.map((l) => l.close()));
+    const closed = Promise.all([...this.listeners.map((l) => l.close()), this.admin?.close()]);
     for (const l of this.listeners) l.server.closeIdleConnections();
     if (this.inflight > 0) {
       let timer: NodeJS.Timeout | undefined;

@@ -95,6 +95,7 @@ export class Listener {
       res.shouldKeepAlive = false;
       return this.answerError(req, res, 'AIRGATE_ERR_BAD_REQUEST', requestId, { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
     }
+    if (target.startsWith('/_airgate/')) return this.gatewayEndpoint(req, res, target, requestId);
     const route = rt.router.match(host, target);
     if (!route) return this.answerError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
     forward(req, res, target, route, this.facts(req, requestId, target === req.url ? undefined : host, false), gw.logger, this);
@@ -128,6 +129,20 @@ export class Listener {
     const requestId = requestIdFor(undefined);
     this.host.logger.debug({ err: { code: err.code, message: err.message }, requestId, client: socket.remoteAddress }, 'rejected malformed request');
     socket.end(rawErrorResponse(code, requestId));
+  }
+
+  /** The gateway's own endpoints under /_airgate/, which never reach Airflow. */
+  private gatewayEndpoint(req: IncomingMessage, res: ServerResponse, target: string, requestId: string): void {
+    (res as TaggedResponse)[kListener] = this;
+    res.on('close', onResponseClose);
+    const path = target.split('?')[0];
+    if (path === '/_airgate/health') {
+      const body = JSON.stringify({ status: this.host.draining ? 'stopping' : 'ok' });
+      res.writeHead(this.host.draining ? 503 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-request-id': requestId });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
   }
 
   /** A gateway-made answer before any upstream work; the request ends when the response closes. */
