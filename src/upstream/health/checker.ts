@@ -56,18 +56,21 @@ export class HealthChecker {
     for (const s of this.servers) void this.check(s);
   }
 
-  private schedule(server: UpstreamServer): void {
+  /** Checks start every interval counted from the previous start (a slow check does not stretch the period). */
+  private schedule(server: UpstreamServer, startedAt: number): void {
     if (this.stopped) return;
     const st = this.state.get(server)!;
-    st.timer = setTimeout(() => void this.check(server), nextCheckDelay(st.machine, this.cfg.health, this.random));
+    const delay = nextCheckDelay(st.machine, this.cfg.health, this.random) - (this.clock.now() - startedAt);
+    st.timer = setTimeout(() => void this.check(server), Math.max(0, delay));
     st.timer.unref();
   }
 
   private async check(server: UpstreamServer): Promise<void> {
+    const startedAt = this.clock.now();
     const result = await this.prober.probe(server.url.origin, () => this.clock.now());
     if (this.stopped) return;
     this.apply(server, result);
-    this.schedule(server);
+    this.schedule(server, startedAt);
   }
 
   /** Feed one probe result (exposed for tests that drive results directly). */
