@@ -113,6 +113,7 @@ listeners:
 backends:
   airflow:
     balance: round-robin
+    airflow: none        # the upstream is nginx answering "hello world": a generic HTTP check
     servers:
       - { name: web-1, url: http://127.0.0.1:${upstreamPort} }
 routes:
@@ -142,6 +143,8 @@ backends:
     retries: { attempts: 2, on: [connect-failure, reset-before-response, 503], budget: 20% }
     outlier: { consecutive_errors: 5, base_ejection: 30s, max_ejected: 50% }
     slow_start: 30s
+    airflow: none        # the upstream is nginx answering "hello world": a generic HTTP check
+    health: { interval: 2s, timeout: 1s, expect: { status: [200], body: "hello" } }
     servers:
       - { name: web-1, url: http://127.0.0.1:${upstreamPort}, max_connections: 1000 }
 routes:

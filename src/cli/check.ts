@@ -1,5 +1,6 @@
 import { formatDuration } from '../core/duration.js';
 import { loadOrExit } from './load-or-exit.js';
+import { healthPath } from '../upstream/health/probe.js';
 
 /** `airgate check -c FILE`: validate, print what would run, exit 1 on any error (like `haproxy -c`). */
 export function checkCommand(opts: { config: string }): void {
@@ -8,13 +9,20 @@ export function checkCommand(opts: { config: string }): void {
   for (const l of cfg.listeners) out.push(`  ${l.name}  ${l.address.host}:${l.address.port}  (client header timeout ${formatDuration(l.timeouts.client_header)}, keep-alive ${formatDuration(l.timeouts.keep_alive)})`);
   out.push('backends:');
   for (const [name, b] of Object.entries(cfg.backends)) {
-    out.push(`  ${name}  round-robin, connect timeout ${formatDuration(b.timeouts.connect)}, upstream keep-alive ${formatDuration(b.pool.keep_alive)}`);
-    for (const s of b.servers) out.push(`    ${s.name}  ${s.url.origin}  weight ${s.weight}`);
+    const h = b.health;
+    out.push(`  ${name}  ${b.balance}${b.sticky ? `, sticky cookie ${b.sticky.cookie}` : ''}, retries ${b.retries.attempts} on ${b.retries.on.join('/')}, connect timeout ${formatDuration(b.timeouts.connect)}, upstream keep-alive ${formatDuration(b.pool.keep_alive)}`);
+    out.push(
+      h.enabled
+        ? `    health: ${b.airflow === 'none' ? 'generic HTTP' : `Airflow ${b.airflow}`} ${healthPath(b)} every ${formatDuration(h.interval)}, timeout ${formatDuration(h.timeout)}, rise ${h.rise}, fall ${h.fall}`
+        : '    health: checks off',
+    );
+    for (const s of b.servers) out.push(`    ${s.name}  ${s.url.origin}  weight ${s.weight}${s.max_connections ? `, max ${s.max_connections} in flight` : ''}${s.tier || s.backup ? `, tier ${s.tier ?? 2}` : ''}`);
   }
   out.push('routes (in file order; a host match comes first, then the longest matching prefix):');
   for (const r of cfg.routes) {
     const t = r.timeouts;
     out.push(`  ${(r.host ?? '*').padEnd(20)} ${r.path.padEnd(24)} → ${r.backend}  (response headers ${formatDuration(t.response_headers)}, body idle ${formatDuration(t.body_idle)}${t.request ? `, request ${formatDuration(t.request)}` : ''})`);
   }
+  if (cfg.admin) out.push(`admin API: ${cfg.admin.address.host}:${cfg.admin.address.port}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
