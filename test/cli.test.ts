@@ -151,7 +151,8 @@ test('check -c on a valid file exits 0 and prints listeners, backends and routes
   assert.match(r.stdout, /^listeners:$/m);
   assert.match(r.stdout, /^ {2}public {2}127\.0\.0\.1:18080 /m);
   assert.match(r.stdout, /^backends:$/m);
-  assert.match(r.stdout, /^ {2}airflow {2}round-robin/m);
+  assert.match(r.stdout, /^ {2}airflow {2}peak-ewma, retries 2 on connect-failure\/reset-before-response/m);
+  assert.match(r.stdout, /^ {4}health: Airflow 2 \/health every 2s, timeout 1s, rise 2, fall 3$/m);
   assert.match(r.stdout, /^ {4}web-1 {2}http:\/\/127\.0\.0\.1:8080 {2}weight 1$/m);
   assert.match(r.stdout, /^ {4}web-2 {2}http:\/\/127\.0\.0\.1:9 {2}weight 2$/m);
   assert.match(r.stdout, /^routes/m);

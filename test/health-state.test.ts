@@ -522,7 +522,7 @@ describe('Prober against a simulated Airflow', () => {
   test('generic mode: an unexpected status fails with a reason naming it', async () => {
     const sim = await new SimulatedAirflow({ name: 'web-1' }).start();
     const bad = proberFor(sim.url, 'airflow: none\nhealth: { path: "/_sim/status?code=503", expect: { status: [200] } }');
-    const good = proberFor(sim.url, 'airflow: none\nhealth: { path: "/_sim/status?code=204", expect: { status: [200, 204] } }');
+    const good = proberFor(sim.url, 'airflow: none\nhealth: { path: "/_sim/status?code=202", expect: { status: [200, 202] } }');
     try {
       const r = await bad.prober.probe(sim.url, now);
       assert.equal(r.answered, false);
