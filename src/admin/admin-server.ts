@@ -16,19 +16,22 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 /**
  * The admin listener: `GET /healthz` (no token: the gateway's own liveness), `GET /status`,
+ * `POST /reload` (re-read the config file; 422 with the errors when it is invalid),
  * and `POST /backends/{backend}/servers/{server}` with `{"state": "ready|drain|maint"}` and/or
  * `{"weight": N}` — HAProxy's `set server state` / `set weight`, over HTTP with a bearer token.
  */
 export class AdminServer {
   readonly server: Server;
-  private readonly token: Buffer;
+  private token: Buffer;
   private readonly runtime: () => Runtime;
   private readonly logger: Logger;
+  private readonly reload: () => Promise<{ ok: boolean }>;
 
-  constructor(token: string, runtime: () => Runtime, logger: Logger) {
+  constructor(token: string, runtime: () => Runtime, logger: Logger, reload: () => Promise<{ ok: boolean }>) {
     this.token = Buffer.from(`Bearer ${token}`);
     this.runtime = runtime;
     this.logger = logger;
+    this.reload = reload;
     this.server = createServer((req, res) => void this.handle(req, res).catch((err: Error) => json(res, 500, { error: err.message })));
   }
 
@@ -47,6 +50,11 @@ export class AdminServer {
     return a && typeof a === 'object' ? a.port : 0;
   }
 
+  /** A reload may change the token. */
+  setToken(token: string): void {
+    this.token = Buffer.from(`Bearer ${token}`);
+  }
+
   private authorized(req: IncomingMessage): boolean {
     const given = Buffer.from(req.headers.authorization ?? '');
     return given.length === this.token.length && timingSafeEqual(given, this.token);
@@ -60,6 +68,10 @@ export class AdminServer {
       return json(res, 401, { error: 'a valid admin bearer token is required' });
     }
     if (path === '/status' && req.method === 'GET') return json(res, 200, runtimeStatus(this.runtime()));
+    if (path === '/reload' && req.method === 'POST') {
+      const result = await this.reload();
+      return json(res, result.ok ? 200 : 422, result);
+    }
     const m = SERVER_PATH.exec(path);
     if (m && (req.method === 'POST' || req.method === 'PUT')) return this.changeServer(req, res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
     if (m && req.method === 'GET') {
@@ -79,6 +91,7 @@ export class AdminServer {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as typeof body;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new TypeError('not an object');
     } catch {
       return json(res, 400, { error: 'expected a JSON body such as {"state":"drain"} or {"weight":2}' });
     }

@@ -20,13 +20,15 @@ export function stopOnSignals(stop: () => Promise<void>): void {
   process.on('SIGINT', onSignal);
 }
 
-export async function runGateway(config: AirgateConfig): Promise<Gateway> {
-  const gateway = new Gateway(config);
+export async function runGateway(config: AirgateConfig, configFile?: string): Promise<Gateway> {
+  const gateway = new Gateway(config, { configFile });
   await gateway.start();
   stopOnSignals(() => gateway.stop());
+  // SIGHUP: reload the configuration file (errors are logged; the running config stays).
+  process.on('SIGHUP', () => void gateway.reload());
   return gateway;
 }
 
 export async function serveCommand(opts: { config: string }): Promise<void> {
-  await runGateway(loadOrExit(opts.config));
+  await runGateway(loadOrExit(opts.config), opts.config);
 }

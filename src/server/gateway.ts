@@ -4,13 +4,19 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Listener, type ListenerHost } from './listener.js';
 import { Runtime } from './runtime.js';
 import { AdminServer } from '../admin/admin-server.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 
 export interface GatewayOptions {
   logger?: Logger;
+  /** The file the config came from; `reload()` reads it again. */
+  configFile?: string;
   /** Injected time and randomness (tests). */
   deps?: Omit<BackendDeps, 'onEject'>;
 }
+
+export type ReloadResult = { ok: true; listeners: string[]; added: string[]; removed: string[]; backends: string[]; routes: number } | { ok: false; errors: string[] };
 
 /**
  * The running gateway: the current runtime snapshot, the listeners, and the lifecycle
@@ -24,12 +30,17 @@ export class Gateway implements ListenerHost {
   readonly admin: AdminServer | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly options: GatewayOptions;
+  private reloading: Promise<ReloadResult> | undefined;
+  /** Reloads that succeeded / failed since start. */
+  reloads = { ok: 0, failed: 0 };
 
   constructor(config: AirgateConfig, options: GatewayOptions = {}) {
+    this.options = options;
     this.logger = options.logger ?? createLogger(config.logging.level);
     this.runtime = new Runtime(config, this.logger, options.deps);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
-    this.admin = config.admin ? new AdminServer(config.admin.token, () => this.runtime, this.logger) : undefined;
+    this.admin = config.admin ? new AdminServer(config.admin.token, () => this.runtime, this.logger, () => this.reload()) : undefined;
   }
 
   async start(): Promise<void> {
@@ -52,6 +63,67 @@ export class Gateway implements ListenerHost {
       },
       'airgate started',
     );
+  }
+
+  /**
+   * Reload: read and validate the config file again, build a new runtime (servers that remain
+   * keep their health, operator state and connection pool), bind new listeners, then swap. In-flight
+   * requests finish on the runtime they started with. Any error leaves everything as it was and is
+   * reported as `airgate check` reports it. Reloads run one at a time.
+   */
+  reload(config?: AirgateConfig): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
+      await this.reloading?.catch(() => undefined);
+      return this.doReload(config);
+    };
+    const p = run();
+    this.reloading = p;
+    return p;
+  }
+
+  private async doReload(given?: AirgateConfig): Promise<ReloadResult> {
+    let config = given;
+    if (!config) {
+      if (!this.options.configFile) return this.reloadFailed(['this gateway was not started from a file']);
+      try {
+        config = loadConfigFile(this.options.configFile);
+      } catch (err) {
+        return this.reloadFailed(err instanceof ConfigError ? err.message.split('\n') : [String(err)]);
+      }
+    }
+    const keep = new Map<Listener, AirgateConfig['listeners'][number]>();
+    const added: Listener[] = [];
+    for (const lc of config.listeners) {
+      const existing = this.listeners.find((l) => l.sameSocket(lc));
+      if (existing) keep.set(existing, lc);
+      else added.push(new Listener(lc, this));
+    }
+    try {
+      await Promise.all(added.map((l) => l.listen()));
+    } catch (err) {
+      await Promise.all(added.map((l) => l.close().catch(() => undefined)));
+      return this.reloadFailed([`cannot listen: ${(err as Error).message}`]);
+    }
+    const old = this.runtime;
+    const next = new Runtime(config, this.logger, this.options.deps, old);
+    this.runtime = next;
+    const removed = this.listeners.filter((l) => !keep.has(l));
+    for (const [l, lc] of keep) l.update(lc);
+    this.listeners.splice(0, this.listeners.length, ...keep.keys(), ...added);
+    next.startHealthChecks();
+    void Promise.all(removed.map((l) => l.retire(config.shutdown.grace)));
+    void old.retire();
+    if (this.admin && config.admin) this.admin.setToken(config.admin.token);
+    this.reloads.ok++;
+    const summary = { listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`), added: added.map((l) => l.config.name), removed: removed.map((l) => l.config.name), backends: Object.keys(config.backends), routes: config.routes.length };
+    this.logger.info(summary, 'configuration reloaded');
+    return { ok: true, ...summary };
+  }
+
+  private reloadFailed(errors: string[]): ReloadResult {
+    this.reloads.failed++;
+    this.logger.error({ errors }, 'configuration reload failed; the running configuration stays');
+    return { ok: false, errors };
   }
 
   /** The bound port of a listener by name (useful when the config asks for port 0). */

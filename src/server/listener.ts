@@ -37,7 +37,7 @@ const CLIENT_ERRORS: Record<string, ErrorCode> = {
 
 /** One listening socket and its request entry points. */
 export class Listener {
-  readonly config: ListenerConfig;
+  config: ListenerConfig;
   readonly server: Server;
   private readonly host: ListenerHost;
   private portText = '';
@@ -57,6 +57,19 @@ export class Listener {
     this.server.on('request', this.onRequest.bind(this));
     this.server.on('upgrade', this.onUpgrade.bind(this));
     this.server.on('clientError', this.onClientError.bind(this));
+  }
+
+  /** Whether a reload can keep this listener's socket for `next` (same name and address). */
+  sameSocket(next: ListenerConfig): boolean {
+    return next.name === this.config.name && next.address.host === this.config.address.host && next.address.port === this.config.address.port;
+  }
+
+  /** Apply a reloaded listener config that keeps the socket: timeouts and limits change in place. */
+  update(next: ListenerConfig): void {
+    this.config = next;
+    this.server.headersTimeout = next.timeouts.client_header;
+    this.server.keepAliveTimeout = next.timeouts.keep_alive;
+    this.server.maxHeadersCount = null;
   }
 
   /** The bound port (the real one when the configured port is 0). */
@@ -159,5 +172,15 @@ export class Listener {
 
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Stop accepting; close idle connections now and the others once their requests finish. */
+  async retire(graceMs: number): Promise<void> {
+    const closed = this.close();
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
   }
 }

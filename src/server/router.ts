@@ -56,6 +56,11 @@ export class Router {
     this.anyHost.sort(byLength);
   }
 
+  /** Every compiled route (status pages, tests). */
+  all(): CompiledRoute[] {
+    return [...this.anyHost, ...this.wildcards.flatMap((w) => w.routes), ...[...this.byHost.values()].flat()];
+  }
+
   /** `hostHeader` as sent (any case, may carry a port); `url` the request target (may carry a query). */
   match(hostHeader: string | undefined, url: string): CompiledRoute | undefined {
     const q = url.indexOf('?');

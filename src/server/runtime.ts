@@ -15,11 +15,12 @@ export class Runtime {
   readonly router: Router;
   readonly checkers: readonly HealthChecker[];
 
-  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}) {
+  /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
+  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}, previous?: Runtime) {
     this.config = config;
     const backends = new Map<string, Backend>();
     const onEject: BackendDeps['onEject'] = (server, forMs) => logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
-    for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }));
+    for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }, previous?.backends.get(name)));
     this.backends = backends;
     this.router = new Router(config.routes, backends);
     const clock = deps.clock ?? systemClock;
@@ -37,6 +38,10 @@ export class Runtime {
       );
   }
 
+  routes(): import('./router.js').CompiledRoute[] {
+    return this.router.all();
+  }
+
   /** Start active health checks (once the gateway listens). */
   startHealthChecks(): void {
     for (const c of this.checkers) c.start();
@@ -44,6 +49,16 @@ export class Runtime {
 
   checker(backend: string): HealthChecker | undefined {
     return this.checkers.find((c) => c.backend === backend);
+  }
+
+  /** After a reload: stop checking, and close each pool no successor took over once its requests are done. */
+  async retire(): Promise<void> {
+    await Promise.all(this.checkers.map((c) => c.stop()));
+    // Requests queued on the old snapshot are served by it (or time out) before its pools close.
+    await Promise.all([...this.backends.values()].map(async (b) => {
+      await b.queue.drained();
+      await b.close();
+    }));
   }
 
   async close(): Promise<void> {

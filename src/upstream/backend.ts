@@ -35,11 +35,11 @@ export class Backend {
   readonly config: BackendConfig;
   private readonly byName = new Map<string, UpstreamServer>();
 
-  constructor(name: string, cfg: BackendConfig, deps: BackendDeps = {}) {
+  constructor(name: string, cfg: BackendConfig, deps: BackendDeps = {}, previous?: Backend) {
     this.name = name;
     this.config = cfg;
     this.clock = deps.clock ?? systemClock;
-    this.servers = cfg.servers.map((s, i) => new UpstreamServer(name, i, s, cfg));
+    this.servers = cfg.servers.map((s, i) => new UpstreamServer(name, i, s, cfg, previous?.server(s.name)));
     for (const s of this.servers) this.byName.set(s.name, s);
     const ctx: BalancerContext = { clock: this.clock, random: deps.random ?? systemRandom, slowStartMs: cfg.slow_start };
     this.balancer = createBalancer(cfg, this.servers, ctx);

@@ -34,7 +34,12 @@ export class UpstreamServer {
   /** While draining: until when sticky sessions may still use the server. */
   drainUntil = 0;
 
-  constructor(backend: string, index: number, cfg: ServerConfig, backendCfg: Pick<BackendConfig, 'pool' | 'timeouts'>) {
+  /** The pool settings this server was built with; a reload keeps the pool when they are unchanged. */
+  readonly poolKey: string;
+  /** Set when a reload handed this server's pool to its successor (so retiring it must not close it). */
+  poolHandedOver = false;
+
+  constructor(backend: string, index: number, cfg: ServerConfig, backendCfg: Pick<BackendConfig, 'pool' | 'timeouts'>, previous?: UpstreamServer) {
     this.backend = backend;
     this.name = cfg.name;
     this.id = `${backend}/${cfg.name}`;
@@ -43,6 +48,22 @@ export class UpstreamServer {
     this.weight = cfg.weight;
     this.tier = cfg.tier ?? (cfg.backup ? 2 : 1);
     this.maxConnections = cfg.max_connections;
+    this.poolKey = JSON.stringify([cfg.url.origin, cfg.max_connections, backendCfg.pool, backendCfg.timeouts]);
+    if (previous) {
+      // A reload: carry over what was learned about this server.
+      this.health = previous.health;
+      this.admin = previous.admin;
+      this.drainUntil = previous.drainUntil;
+      this.ejectedUntil = previous.ejectedUntil;
+      this.ejections = previous.ejections;
+      this.consecutiveFailures = previous.consecutiveFailures;
+      this.returnedAt = previous.returnedAt;
+    }
+    if (previous && previous.poolKey === this.poolKey) {
+      this.pool = previous.pool;
+      previous.poolHandedOver = true;
+      return;
+    }
     this.pool = new Pool(cfg.url.origin, {
       connections: cfg.max_connections > 0 ? Math.min(cfg.max_connections, backendCfg.pool.connections) : backendCfg.pool.connections,
       pipelining: 1,
@@ -86,11 +107,12 @@ export class UpstreamServer {
     return this.weight * Math.max(0.05, elapsed / slowStartMs);
   }
 
+  /** Close the pool once its requests finished (unless a successor took it over). */
   close(): Promise<void> {
-    return this.pool.close();
+    return this.poolHandedOver ? Promise.resolve() : this.pool.close();
   }
 
   destroy(): Promise<void> {
-    return this.pool.destroy();
+    return this.poolHandedOver ? Promise.resolve() : this.pool.destroy();
   }
 }

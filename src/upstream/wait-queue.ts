@@ -25,8 +25,21 @@ export class WaitQueue {
     this.timeoutMs = timeoutMs;
   }
 
+  private emptyWaiters: (() => void)[] = [];
+
   get length(): number {
     return this.items.length;
+  }
+
+  /** Resolves once nobody waits any more (every waiter served, timed out or gone). */
+  drained(): Promise<void> {
+    this.prune();
+    if (this.items.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  private notifyIfEmpty(): void {
+    if (this.items.length === 0 && this.emptyWaiters.length > 0) for (const w of this.emptyWaiters.splice(0)) w();
   }
 
   /** Add a waiter; false when the queue is full. */
@@ -42,10 +55,12 @@ export class WaitQueue {
     const i = this.items.indexOf(item);
     if (i >= 0) this.items.splice(i, 1);
     if (item.waiter.waiting) item.waiter.timedOut();
+    this.notifyIfEmpty();
   }
 
   private prune(): void {
     while (this.items.length > 0 && !this.items[0]!.waiter.waiting) clearTimeout(this.items.shift()!.timer);
+    this.notifyIfEmpty();
   }
 
   /** Hand free servers to waiters in order, as long as `choose` finds one. */
@@ -60,6 +75,7 @@ export class WaitQueue {
       head.waiter.dequeued(server);
       this.prune();
     }
+    this.notifyIfEmpty();
   }
 
   clear(): void {
@@ -67,5 +83,6 @@ export class WaitQueue {
       clearTimeout(item.timer);
       if (item.waiter.waiting) item.waiter.timedOut();
     }
+    this.notifyIfEmpty();
   }
 }
