@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
@@ -152,4 +153,18 @@ test('an unreachable admin URL exits 1 saying it cannot reach it', async (t) => 
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, new RegExp(`cannot reach the admin API at ${url.replace(/\./g, '\\.')}: ECONNREFUSED`));
+});
+
+test('an --admin URL that is not the admin API exits 1 with a message, not a stack trace', async (t) => {
+  const other = createHttpServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/html' });
+    res.end('<!doctype html><h1>Not Found</h1>');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => other.close(() => resolve())));
+  const url = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
+  const r = await run(t, ['backend', 'drain', 'airflow/web-2', '--admin', url, '--token', TOKEN]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, `airgate backend: ${url} answered 404 without a server status; is it the admin API?\n`);
 });

@@ -52,10 +52,21 @@ test('Host, Referer, Origin, Authorization and cookies pass untouched; X-Forward
   assert.equal(echo.headers['x-forwarded-port'], String(gw.gateway.port()));
 });
 
-test('X-Forwarded-For is appended to, never replaced', async () => {
+test('X-Forwarded-For from an untrusted client is replaced by its address, never believed', async () => {
   const res = await http.req(`${gw.url}/_sim/echo`, { headers: { 'x-forwarded-for': '203.0.113.9, 198.51.100.2' } });
   const echo = (await res.body.json()) as Echo;
-  assert.equal(echo.headers['x-forwarded-for'], '203.0.113.9, 198.51.100.2, 127.0.0.1');
+  assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
+});
+
+test('X-Forwarded-For from a trusted proxy is appended to', async () => {
+  const trusted = await startGateway(basicYaml(sims, { top: 'trusted_proxies: [127.0.0.0/8]' }));
+  try {
+    const res = await http.req(`${trusted.url}/_sim/echo`, { headers: { 'x-forwarded-for': '203.0.113.9, 198.51.100.2' } });
+    const echo = (await res.body.json()) as Echo;
+    assert.equal(echo.headers['x-forwarded-for'], '203.0.113.9, 198.51.100.2, 127.0.0.1');
+  } finally {
+    await trusted.gateway.stop(0);
+  }
 });
 
 test('X-Request-Id is generated when absent, sent upstream and returned to the client', async () => {

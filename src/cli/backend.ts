@@ -35,7 +35,7 @@ export async function backendCommand(action: string, id: string, value: string |
   } catch (err) {
     fail(`cannot reach the admin API at ${opts.admin}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const answer = (await res!.body.json()) as { error?: string; id?: string; status?: string; weight?: number };
-  if (res!.statusCode !== 200) fail(answer.error ?? `admin API answered ${res!.statusCode}`);
+  const answer = (await res!.body.json().catch(() => ({}))) as { error?: string; id?: string; status?: string; weight?: number };
+  if (res!.statusCode !== 200 || answer.id === undefined) fail(answer.error ?? `${opts.admin} answered ${res!.statusCode} without a server status; is it the admin API?`);
   process.stdout.write(`${answer.id}: ${answer.status}, weight ${answer.weight}\n`);
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
 import { healthKeys } from './health-schema.js';
+import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -17,6 +18,13 @@ const listenerSchema = z.strictObject({
     })
     .prefault({}),
   max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+  tls: listenerTlsSchema.optional(),
+  /** Offer HTTP/2 through ALPN (TLS listeners only); HTTP/1.1 stays available on the same port. */
+  http2: z.boolean().default(false),
+  /** Answer every request with a redirect to https on this port (a plain-HTTP listener). */
+  redirect_to_https: z.number().int().min(1).max(65_535).optional(),
+  /** Expect a PROXY protocol v1/v2 header on every connection (accepted only from trusted_proxies). */
+  proxy_protocol: z.boolean().default(false),
 });
 
 const serverUrl = z.unknown().transform((value, ctx): URL => {
@@ -43,6 +51,7 @@ const backendSchema = z.strictObject({
   servers: z.array(serverSchema).min(1, { message: 'expected at least one server' }),
   ...balancingKeys,
   ...healthKeys,
+  tls: upstreamTlsSchema.optional(),
   timeouts: z
     .strictObject({
       connect: duration.default(5_000),
@@ -88,6 +97,8 @@ export const configSchema = z
     listeners: z.array(listenerSchema).min(1, { message: 'expected at least one listener' }),
     backends: z.record(name, backendSchema),
     routes: z.array(routeSchema).min(1, { message: 'expected at least one route' }),
+    /** Peers whose X-Forwarded-For (and PROXY protocol header) are believed. Everyone else's are replaced. */
+    trusted_proxies: z.array(cidr).default([]),
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -110,6 +121,11 @@ export const configSchema = z
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
+    cfg.listeners.forEach((l, i) => {
+      if (l.http2 && !l.tls) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'http2'], message: 'http2 needs tls on the same listener (browsers speak HTTP/2 only over TLS)' });
+      if (l.redirect_to_https !== undefined && l.tls) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'redirect_to_https'], message: 'redirect_to_https belongs on a plain-HTTP listener' });
+      if (l.proxy_protocol && cfg.trusted_proxies.length === 0) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'proxy_protocol'], message: 'proxy_protocol needs trusted_proxies: only listed peers may send a PROXY header' });
+    });
     cfg.listeners.forEach((l, i) => {
       if (seen.has(l.name)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `listener name "${l.name}" is already used by listeners[${seen.get(l.name)}]` });
       seen.set(l.name, i);

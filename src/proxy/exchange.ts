@@ -37,6 +37,10 @@ export interface ExchangeInit {
   stickyName: string | undefined;
   stickyRefresh: boolean;
   secure: boolean;
+  /** Strict-Transport-Security value for responses, if the listener sets one. */
+  hsts: string | undefined;
+  /** HTTP/2 client: no reason phrase on the status line. */
+  http2: boolean;
   logger: Logger;
   owner: ExchangeOwner;
 }
@@ -147,7 +151,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
     const sticky = this.backend.sticky;
     if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.init.secure));
-    if (statusText) this.res.writeHead(statusCode, statusText, headers);
+    if (this.init.hsts) headers.push('strict-transport-security', this.init.hsts);
+    if (statusText && !this.init.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;
   }

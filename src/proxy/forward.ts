@@ -9,6 +9,8 @@ import { hashKeyOf, rawHeader } from './request-keys.js';
 
 /** Whether the client announced a body (a Content-Length above zero, or any Transfer-Encoding). */
 export function hasBody(req: IncomingMessage): boolean {
+  // HTTP/2: a request without a body ends its stream with the headers.
+  if (req.httpVersionMajor === 2) return !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
@@ -44,6 +46,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: strin
     stickyName: stickyCookie?.server,
     stickyRefresh: stickyCookie !== undefined && sticky!.needsRefresh(stickyCookie.expiresAt, Date.now()),
     secure: facts.proto === 'https',
+    hsts: facts.hsts,
+    http2: facts.http2,
     logger,
     owner,
   });

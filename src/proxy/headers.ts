@@ -22,7 +22,16 @@ function isDropped(lname: string, named: Set<string> | undefined): boolean {
 
 export interface ForwardFacts {
   requestId: string;
+  /** The real client (after trusted proxies); what logs, limits and policy see. */
   clientAddress: string;
+  /** The address that connected (or the PROXY header's source). */
+  peer: string;
+  /** Whether the peer is a trusted proxy whose X-Forwarded-For is kept and appended to. */
+  trustXff: boolean;
+  /** Strict-Transport-Security value to add to responses (TLS listeners with hsts). */
+  hsts: string | undefined;
+  /** The client speaks HTTP/2 (no status text, no connection-specific headers). */
+  http2: boolean;
   proto: 'http' | 'https';
   port: string;
   /** The Host to send upstream when the route does not preserve the client's. */
@@ -48,10 +57,16 @@ export function upstreamRequestHeaders(req: IncomingMessage, f: ForwardFacts): s
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      // HTTP/2 pseudo-headers: only :authority matters, as the Host.
+      if (name === ':authority') host ??= raw[i + 1];
+      continue;
+    }
     const lname = name.toLowerCase();
     if (GATEWAY_SET.has(lname)) {
-      if (lname === 'x-forwarded-for') xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
-      else if (lname === 'host') host ??= raw[i + 1];
+      if (lname === 'x-forwarded-for') {
+        if (f.trustXff) xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
+      } else if (lname === 'host') host ??= raw[i + 1];
       continue;
     }
     if (isDropped(lname, named) && !(f.upgrading && lname === 'upgrade')) continue;
@@ -59,7 +74,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, f: ForwardFacts): s
   }
   const sendHost = f.upstreamHost ?? host;
   if (sendHost !== undefined) out.push('host', sendHost);
-  out.push('x-forwarded-for', xff === undefined ? f.clientAddress : `${xff}, ${f.clientAddress}`);
+  out.push('x-forwarded-for', xff === undefined ? f.peer : `${xff}, ${f.peer}`);
   out.push('x-forwarded-proto', f.proto, 'x-forwarded-port', f.port, 'x-request-id', f.requestId);
   if (host !== undefined) out.push('x-forwarded-host', host);
   return out;

@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AirgateConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Listener, type ListenerHost } from './listener.js';
@@ -137,10 +136,10 @@ export class Gateway implements ListenerHost {
     this.inflight++;
   }
 
-  requestEnded(server: Server): void {
+  requestEnded(listener: Listener): void {
     this.inflight--;
     if (this.draining) {
-      server.closeIdleConnections();
+      listener.closeIdle();
       if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
@@ -154,7 +153,7 @@ export class Gateway implements ListenerHost {
     this.draining = true;
     this.logger.info({ inflight: this.inflight, graceMs }, 'airgate stopping');
     const closed = Promise.all([...this.listeners.map((l) => l.close()), this.admin?.close()]);
-    for (const l of this.listeners) l.server.closeIdleConnections();
+    for (const l of this.listeners) l.closeIdle();
     if (this.inflight > 0) {
       let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -163,7 +162,7 @@ export class Gateway implements ListenerHost {
       clearTimeout(timer);
     }
     if (this.inflight > 0) this.logger.warn({ inflight: this.inflight }, 'grace period over; closing remaining connections');
-    for (const l of this.listeners) l.server.closeAllConnections();
+    for (const l of this.listeners) l.closeAll();
     await closed;
     await this.runtime.destroy();
     this.logger.info('airgate stopped');

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from '../config/schema.js';
 import type { ErrorCode } from '../core/errors.js';
@@ -12,6 +12,10 @@ import type { ForwardFacts } from '../proxy/headers.js';
 import { absoluteFormHost, clientAddress, hostAndRequestId, originForm } from './request-facts.js';
 import type { Runtime } from './runtime.js';
 import type { Logger } from '../observability/logger.js';
+import { buildServer, type NodeServer } from './node-server.js';
+import type { CertificateStore } from './tls/certificate-store.js';
+import { readProxyHeader } from './proxy-protocol.js';
+import { rawHeader } from '../proxy/request-keys.js';
 
 /** What a listener needs from the gateway that owns it. */
 export interface ListenerHost {
@@ -19,8 +23,11 @@ export interface ListenerHost {
   readonly draining: boolean;
   readonly logger: Logger;
   requestStarted(): void;
-  requestEnded(server: Server): void;
+  requestEnded(listener: Listener): void;
 }
+
+const kPeer = Symbol('airgate.peer');
+type PeerSocket = Socket & { [kPeer]?: string };
 
 const kListener = Symbol('airgate.listener');
 type TaggedResponse = ServerResponse & { [kListener]?: Listener };
@@ -35,28 +42,57 @@ const CLIENT_ERRORS: Record<string, ErrorCode> = {
   HPE_HEADER_OVERFLOW: 'AIRGATE_ERR_HEADERS_TOO_LARGE',
 };
 
-/** One listening socket and its request entry points. */
+/**
+ * One listening socket and its request entry points: plain HTTP, HTTPS (certificates by SNI) or
+ * HTTP/2 with HTTP/1.1 on the same port; optionally behind the PROXY protocol, or answering
+ * every request with a redirect to HTTPS.
+ */
 export class Listener {
   config: ListenerConfig;
-  readonly server: Server;
+  readonly server: NodeServer;
+  readonly certs: CertificateStore | undefined;
+  private readonly sessions: Set<import('node:http2').ServerHttp2Session>;
+  private readonly tlsSockets: Set<Socket>;
+  /** With `proxy_protocol`: the socket that accepts, reads the PROXY header, then hands over. */
+  private readonly acceptor: NetServer | undefined;
   private readonly host: ListenerHost;
   private portText = '';
+  private proto: 'http' | 'https';
+  private hsts: string | undefined;
 
   constructor(config: ListenerConfig, host: ListenerHost) {
     this.config = config;
     this.host = host;
-    const t = config.timeouts;
-    this.server = createServer({
-      maxHeaderSize: config.max_header_bytes,
-      headersTimeout: t.client_header,
-      requestTimeout: 0, // uploads may take long; the header deadline above guards against slowloris
-      keepAliveTimeout: t.keep_alive,
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(t.client_header / 4))),
-      requireHostHeader: false, // checked in onRequest so the 400 is ours, with a request id
-    });
-    this.server.on('request', this.onRequest.bind(this));
+    const built = buildServer(config, host.logger);
+    this.server = built.server;
+    this.certs = built.certs;
+    this.sessions = built.sessions;
+    this.tlsSockets = built.sockets;
+    this.proto = config.tls ? 'https' : 'http';
+    this.hsts = hstsValue(config);
+    this.server.on('request', config.redirect_to_https ? this.onRedirect.bind(this) : this.onRequest.bind(this));
     this.server.on('upgrade', this.onUpgrade.bind(this));
     this.server.on('clientError', this.onClientError.bind(this));
+    this.acceptor = config.proxy_protocol ? createNetServer({ pauseOnConnect: false }, (s) => void this.acceptProxied(s)) : undefined;
+  }
+
+  /** PROXY protocol: only trusted peers may send the header; the address it names becomes the peer. */
+  private async acceptProxied(socket: Socket): Promise<void> {
+    const peer = unmap(socket.remoteAddress ?? '');
+    if (!this.host.runtime.trusted.trusts(peer)) {
+      this.host.logger.warn({ listener: this.config.name, peer }, 'PROXY protocol connection from an untrusted address refused');
+      socket.destroy();
+      return;
+    }
+    try {
+      const source = await readProxyHeader(socket, this.config.timeouts.client_header);
+      (socket as PeerSocket)[kPeer] = source ?? peer;
+      this.server.emit('connection', socket);
+      socket.resume();
+    } catch (err) {
+      this.host.logger.warn({ listener: this.config.name, peer, reason: (err as Error).message }, 'bad PROXY protocol header');
+      socket.destroy();
+    }
   }
 
   /** Whether a reload can keep this listener's socket for `next` (same name and address). */
@@ -67,32 +103,60 @@ export class Listener {
   /** Apply a reloaded listener config that keeps the socket: timeouts and limits change in place. */
   update(next: ListenerConfig): void {
     this.config = next;
-    this.server.headersTimeout = next.timeouts.client_header;
-    this.server.keepAliveTimeout = next.timeouts.keep_alive;
-    this.server.maxHeadersCount = null;
+    Object.assign(this.server, { headersTimeout: next.timeouts.client_header, keepAliveTimeout: next.timeouts.keep_alive });
+    this.hsts = hstsValue(next);
+    if (next.tls && this.certs) this.certs.reload(next.tls);
   }
 
   /** The bound port (the real one when the configured port is 0). */
   get port(): number {
-    const a = this.server.address();
+    const a = (this.acceptor ?? this.server).address();
     return a && typeof a === 'object' ? a.port : this.config.address.port;
   }
 
   listen(): Promise<void> {
     const { host, port } = this.config.address;
+    const socket = this.acceptor ?? this.server;
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 1024 }, () => {
-        this.server.off('error', onError);
+      socket.once('error', onError);
+      socket.listen({ host, port, backlog: 1024 }, () => {
+        socket.off('error', onError);
         this.portText = String(this.port);
         resolve();
       });
     });
   }
 
+  /**
+   * The facts forwarded upstream. The client is the peer (the PROXY header's source when there
+   * is one) unless the peer is a trusted proxy, whose X-Forwarded-For is then believed.
+   */
   private facts(req: IncomingMessage, requestId: string, upstreamHost: string | undefined, upgrading: boolean): ForwardFacts {
-    return { requestId, clientAddress: clientAddress(req), proto: 'http', port: this.portText, upstreamHost, upgrading };
+    const socket = req.socket as PeerSocket;
+    const peer = socket[kPeer] ?? clientAddress(req);
+    const trusted = this.host.runtime.trusted;
+    const trustXff = trusted.trusts(peer);
+    let client = peer;
+    if (trustXff) {
+      const xff = rawHeader(req, 'x-forwarded-for');
+      if (xff) client = trusted.clientFrom(xff, peer);
+    }
+    return { requestId, clientAddress: client, peer, trustXff, proto: this.proto, port: this.portText, upstreamHost, upgrading, hsts: this.hsts, http2: req.httpVersionMajor === 2 };
+  }
+
+  /** `redirect_to_https`: every request goes to the same host and path on the HTTPS port. */
+  private onRedirect(req: IncomingMessage, res: ServerResponse): void {
+    const { host, requestId: clientId } = hostAndRequestId(req);
+    const hostname = (host ?? '').replace(/:\d+$/, '');
+    if (!hostname || /[^A-Za-z0-9.\-[\]:]/.test(hostname)) {
+      res.writeHead(400, { 'content-type': 'text/plain', 'x-request-id': requestIdFor(clientId) }).end('A Host header is required.\n');
+      return;
+    }
+    const port = this.config.redirect_to_https === 443 ? '' : `:${this.config.redirect_to_https}`;
+    const safe = req.method === 'GET' || req.method === 'HEAD';
+    res.writeHead(safe ? 301 : 308, { location: `https://${hostname}${port}${originForm(req.url!) ?? '/'}`, 'content-length': 0, 'x-request-id': requestIdFor(clientId) });
+    res.end();
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -167,20 +231,47 @@ export class Listener {
 
   /** Called once per finished request. */
   ended(): void {
-    this.host.requestEnded(this.server);
+    this.host.requestEnded(this);
   }
 
+  /** Stop accepting new connections; HTTP/2 sessions get a graceful GOAWAY. Resolves when every connection is gone. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.acceptor?.close();
+    for (const s of this.sessions) s.close();
+    this.certs?.close();
+    return done;
+  }
+
+  /** Close keep-alive connections that carry no request right now. */
+  closeIdle(): void {
+    (this.server as Server).closeIdleConnections?.();
+  }
+
+  /** Cut every remaining connection. */
+  closeAll(): void {
+    (this.server as Server).closeAllConnections?.();
+    for (const s of this.sessions) s.destroy();
+    for (const s of this.tlsSockets) s.destroy();
   }
 
   /** Stop accepting; close idle connections now and the others once their requests finish. */
   async retire(graceMs: number): Promise<void> {
     const closed = this.close();
-    this.server.closeIdleConnections();
-    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    this.closeIdle();
+    const timer = setTimeout(() => this.closeAll(), graceMs);
     timer.unref();
     await closed;
     clearTimeout(timer);
   }
+}
+
+function unmap(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function hstsValue(config: ListenerConfig): string | undefined {
+  const h = config.tls?.hsts;
+  if (!h) return undefined;
+  return `max-age=${Math.floor(h.max_age / 1000)}${h.include_subdomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}`;
 }

@@ -24,6 +24,7 @@ export function hostAndRequestId(req: IncomingMessage): { host: string | undefin
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
     if (n.length === 4 && host === undefined && n.toLowerCase() === 'host') host = raw[i + 1];
+    else if (n === ':authority') host ??= raw[i + 1];
     else if (n.length === 12 && requestId === undefined && n.toLowerCase() === 'x-request-id') requestId = raw[i + 1];
   }
   return { host, requestId };

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { HealthChecker } from '../upstream/health/checker.js';
 import { systemClock, systemRandom } from '../core/clock.js';
 import { Router } from './router.js';
+import { TrustedProxies } from './trusted-proxies.js';
 
 /**
  * Everything built from one configuration snapshot: backends with their pools, and the
@@ -14,10 +15,12 @@ export class Runtime {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly router: Router;
   readonly checkers: readonly HealthChecker[];
+  readonly trusted: TrustedProxies;
 
   /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
   constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}, previous?: Runtime) {
     this.config = config;
+    this.trusted = new TrustedProxies(config.trusted_proxies);
     const backends = new Map<string, Backend>();
     const onEject: BackendDeps['onEject'] = (server, forMs) => logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
     for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }, previous?.backends.get(name)));

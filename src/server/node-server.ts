@@ -1,0 +1,63 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { ListenerConfig } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import { CertificateStore } from './tls/certificate-store.js';
+
+/** The node server behind a listener: plain HTTP/1.1, HTTPS, or HTTP/2 with HTTP/1.1 on the same port. */
+export type NodeServer = HttpServer | Http2SecureServer;
+
+export interface BuiltServer {
+  server: NodeServer;
+  certs: CertificateStore | undefined;
+  /** Open HTTP/2 sessions (graceful GOAWAY on stop). */
+  sessions: Set<ServerHttp2Session>;
+  /** Open TLS sockets (HTTPS and HTTP/2 listeners, whose servers do not track connections). */
+  sockets: Set<Socket>;
+}
+
+export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer {
+  const t = config.timeouts;
+  const httpOptions = {
+    maxHeaderSize: config.max_header_bytes,
+    headersTimeout: t.client_header,
+    requestTimeout: 0, // uploads may take long; the header deadline guards against slowloris
+    keepAliveTimeout: t.keep_alive,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(t.client_header / 4))),
+    requireHostHeader: false, // checked by the listener so the 400 is ours, with a request id
+  };
+  const sessions = new Set<ServerHttp2Session>();
+  const sockets = new Set<Socket>();
+  if (!config.tls) return { server: createHttpServer(httpOptions), certs: undefined, sessions, sockets };
+  const certs = new CertificateStore(config.name, config.tls, logger);
+  const tlsOptions = {
+    SNICallback: certs.sniCallback,
+    secureContext: certs.defaultContext,
+    minVersion: config.tls.min_version,
+    ciphers: config.tls.ciphers,
+    honorCipherOrder: true,
+  };
+  let server: NodeServer;
+  if (config.http2) {
+    const h2 = createSecureServer({ ...tlsOptions, allowHTTP1: true, maxSessionMemory: 32, settings: { maxConcurrentStreams: 256 } });
+    h2.on('session', (s: ServerHttp2Session) => {
+      sessions.add(s);
+      s.once('close', () => sessions.delete(s));
+    });
+    // HTTP/1.1 on the same port goes through node's HTTP/1 machinery, which reads these from the server.
+    Object.assign(h2, { headersTimeout: httpOptions.headersTimeout, requestTimeout: 0, keepAliveTimeout: httpOptions.keepAliveTimeout, maxHeaderSize: httpOptions.maxHeaderSize });
+    server = h2;
+  } else {
+    server = createHttpsServer({ ...tlsOptions, ...httpOptions }) as unknown as HttpServer;
+  }
+  server.on('secureConnection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  return { server, certs, sessions, sockets };
+}
+
+export type AnyRequest = IncomingMessage;
+export type AnyResponse = ServerResponse;

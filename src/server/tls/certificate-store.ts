@@ -1,0 +1,159 @@
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { ListenerConfig } from '../../config/schema.js';
+import type { Logger } from '../../observability/logger.js';
+
+interface Loaded {
+  names: string[];
+  context: SecureContext;
+  notAfter: Date;
+  file: string;
+}
+
+/**
+ * The certificates of one TLS listener: loaded from their files, indexed by the DNS names in
+ * their SAN (exact names, then `*.suffix` wildcards), and chosen per connection by SNI; the first
+ * certificate is the default. `reload()` reads the files again and swaps only if every
+ * certificate loads and matches its key — otherwise the old set stays in service and the reason
+ * is logged. Open connections never notice: a context is only used at the handshake.
+ */
+export class CertificateStore {
+  private exact = new Map<string, SecureContext>();
+  private wildcard = new Map<string, SecureContext>();
+  private fallback!: SecureContext;
+  private loaded: Loaded[] = [];
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private tls: NonNullable<ListenerConfig['tls']>;
+  private readonly logger: Logger;
+  private readonly listener: string;
+
+  constructor(listener: string, tls: NonNullable<ListenerConfig['tls']>, logger: Logger) {
+    this.listener = listener;
+    this.tls = tls;
+    this.logger = logger;
+    this.install(this.load(tls)); // throws at startup: a listener without its certificates must not start
+    if (tls.watch) this.watch();
+  }
+
+  /** Node's SNICallback. */
+  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    cb(null, this.contextFor(servername));
+  };
+
+  contextFor(servername: string | undefined): SecureContext {
+    if (!servername) return this.fallback;
+    const name = servername.toLowerCase();
+    const exact = this.exact.get(name);
+    if (exact) return exact;
+    const dot = name.indexOf('.');
+    return (dot > 0 ? this.wildcard.get(name.slice(dot + 1)) : undefined) ?? this.fallback;
+  }
+
+  /** The default context (first certificate), for the server's own options. */
+  get defaultContext(): SecureContext {
+    return this.fallback;
+  }
+
+  /** Certificates in service with their names and expiry (status pages, metrics). */
+  get certificates(): { file: string; names: string[]; notAfter: Date }[] {
+    return this.loaded.map(({ file, names, notAfter }) => ({ file, names, notAfter }));
+  }
+
+  private load(tls: NonNullable<ListenerConfig['tls']>): Loaded[] {
+    return tls.certificates.map(({ cert, key }) => {
+      let certPem: string;
+      let keyPem: string;
+      try {
+        certPem = readFileSync(cert, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read certificate ${cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      try {
+        keyPem = readFileSync(key, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read key ${key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      let x509: X509Certificate;
+      try {
+        x509 = new X509Certificate(certPem);
+      } catch (err) {
+        throw new Error(`${cert} is not a PEM certificate: ${(err as Error).message}`);
+      }
+      let context: SecureContext;
+      try {
+        context = createSecureContext({ cert: certPem, key: keyPem, minVersion: tls.min_version, ciphers: tls.ciphers, honorCipherOrder: true });
+      } catch (err) {
+        throw new Error(`${cert} with ${key}: ${(err as Error).message}`);
+      }
+      const names = (x509.subjectAltName ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.startsWith('DNS:'))
+        .map((s) => s.slice(4).toLowerCase());
+      const notAfter = new Date(x509.validTo);
+      if (notAfter.getTime() < Date.now()) throw new Error(`${cert} expired on ${notAfter.toISOString()}`);
+      return { names, context, notAfter, file: cert };
+    });
+  }
+
+  private install(set: Loaded[]): void {
+    const exact = new Map<string, SecureContext>();
+    const wildcard = new Map<string, SecureContext>();
+    for (const c of set) {
+      for (const n of c.names) {
+        if (n.startsWith('*.')) wildcard.has(n.slice(2)) || wildcard.set(n.slice(2), c.context);
+        else exact.has(n) || exact.set(n, c.context);
+      }
+    }
+    this.exact = exact;
+    this.wildcard = wildcard;
+    this.fallback = set[0]!.context;
+    this.loaded = set;
+  }
+
+  /** Read the files again (optionally with a new config); keep the old set on any error. */
+  reload(tls: NonNullable<ListenerConfig['tls']> = this.tls): boolean {
+    try {
+      const set = this.load(tls);
+      this.install(set);
+      this.tls = tls;
+      this.logger.info({ listener: this.listener, certificates: set.map((c) => ({ file: c.file, names: c.names, notAfter: c.notAfter.toISOString() })) }, 'TLS certificates loaded');
+      return true;
+    } catch (err) {
+      this.logger.error({ listener: this.listener, reason: (err as Error).message }, 'new TLS certificate refused; the previous one stays in service');
+      return false;
+    }
+  }
+
+  private watch(): void {
+    const files = new Set(this.tls.certificates.flatMap((c) => [c.cert, c.key]));
+    for (const f of files) {
+      try {
+        // Files are often replaced (rename) rather than written: debounce and re-read everything.
+        const w = watch(f, { persistent: false }, () => this.scheduleReload());
+        w.on('error', () => undefined);
+        this.watchers.push(w);
+      } catch {
+        /* a file that cannot be watched is still reloaded on SIGHUP */
+      }
+    }
+  }
+
+  private scheduleReload(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.reload();
+      // A replaced file is a new inode: watch the new one.
+      for (const w of this.watchers.splice(0)) w.close();
+      this.watch();
+    }, 100);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    for (const w of this.watchers.splice(0)) w.close();
+  }
+}
