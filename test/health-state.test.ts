@@ -237,6 +237,28 @@ const metadbDown = (): ProbeResult => ({ answered: true, reason: 'ok', latencyMs
 const timedOut = (): ProbeResult => ({ answered: false, reason: 'timeout after 1000ms', latencyMs: 1000 });
 
 describe('HealthChecker.apply', () => {
+  test('the first node to notice a cluster-wide scheduler failure is not taken out while its peers have not been checked again', async () => {
+    const h = harness('{ interval: 2s, fastinter: 200ms, rise: 2, fall: 3 }');
+    try {
+      for (const n of ['web-1', 'web-2', 'web-3']) h.checker.apply(h.s(n), healthy());
+      h.clock.advance(1000);
+      for (let i = 0; i < 3; i++) {
+        assert.equal(h.checker.apply(h.s('web-1'), schedulerDown()), undefined, 'peers’ results are older than the failure: undecided');
+        h.clock.advance(200);
+      }
+      assert.equal(h.s('web-1').health, 'up');
+      h.clock.advance(400);
+      h.checker.apply(h.s('web-2'), schedulerDown());
+      h.checker.apply(h.s('web-3'), schedulerDown());
+      h.checker.apply(h.s('web-1'), schedulerDown());
+      assert.deepEqual(['web-1', 'web-2', 'web-3'].map((n) => h.s(n).health), ['up', 'up', 'up']);
+      assert.equal(h.checker.clusterDegraded, 'scheduler unhealthy on every server');
+      assert.deepEqual(h.rec.transitions, [], 'no node went down');
+    } finally {
+      await h.close();
+    }
+  });
+
   test('a node whose scheduler is unhealthy while its peers report healthy goes down after `fall` results', async () => {
     const h = harness('{ rise: 2, fall: 3 }');
     try {

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
@@ -5,6 +6,15 @@ import { healthKeys } from './health-schema.js';
 import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 
 const TWO_MINUTES = 120_000;
+
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const listenerSchema = z.strictObject({
   name,
@@ -122,6 +132,9 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
     cfg.listeners.forEach((l, i) => {
+      l.tls?.certificates.forEach((c, j) => {
+        for (const key of ['cert', 'key'] as const) if (!readable(c[key])) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'tls', 'certificates', j, key], message: `cannot read ${c[key]}` });
+      });
       if (l.http2 && !l.tls) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'http2'], message: 'http2 needs tls on the same listener (browsers speak HTTP/2 only over TLS)' });
       if (l.redirect_to_https !== undefined && l.tls) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'redirect_to_https'], message: 'redirect_to_https belongs on a plain-HTTP listener' });
       if (l.proxy_protocol && cfg.trusted_proxies.length === 0) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'proxy_protocol'], message: 'proxy_protocol needs trusted_proxies: only listed peers may send a PROXY header' });
@@ -137,6 +150,11 @@ export const configSchema = z
       addrs.set(key, i);
     });
     for (const [bname, backend] of Object.entries(cfg.backends)) {
+      for (const key of ['ca', 'cert', 'key'] as const) {
+        const file = backend.tls?.[key];
+        if (file && !readable(file)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'tls', key], message: `cannot read ${file}` });
+      }
+      if (!backend.tls?.cert !== !backend.tls?.key) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'tls'], message: 'a client certificate needs both cert and key' });
       if (backend.balance === 'hash' && !backend.hash) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'balance'], message: 'balance: hash needs a hash: { key: ... } section' });
       const names = new Set<string>();
       backend.servers.forEach((s, i) => {

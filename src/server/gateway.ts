@@ -104,7 +104,13 @@ export class Gateway implements ListenerHost {
       return this.reloadFailed([`cannot listen: ${(err as Error).message}`]);
     }
     const old = this.runtime;
-    const next = new Runtime(config, this.logger, this.options.deps, old);
+    let next: Runtime;
+    try {
+      next = new Runtime(config, this.logger, this.options.deps, old);
+    } catch (err) {
+      await Promise.all(added.map((l) => l.close().catch(() => undefined)));
+      return this.reloadFailed([String((err as Error).message)]);
+    }
     this.runtime = next;
     const removed = this.listeners.filter((l) => !keep.has(l));
     for (const [l, lc] of keep) l.update(lc);

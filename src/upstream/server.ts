@@ -1,4 +1,6 @@
 import { Pool } from 'undici';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { BackendConfig, ServerConfig } from '../config/schema.js';
 import type { HealthState } from './health/state-machine.js';
 
@@ -39,7 +41,7 @@ export class UpstreamServer {
   /** Set when a reload handed this server's pool to its successor (so retiring it must not close it). */
   poolHandedOver = false;
 
-  constructor(backend: string, index: number, cfg: ServerConfig, backendCfg: Pick<BackendConfig, 'pool' | 'timeouts'>, previous?: UpstreamServer) {
+  constructor(backend: string, index: number, cfg: ServerConfig, backendCfg: Pick<BackendConfig, 'pool' | 'timeouts' | 'tls'>, previous?: UpstreamServer) {
     this.backend = backend;
     this.name = cfg.name;
     this.id = `${backend}/${cfg.name}`;
@@ -48,7 +50,8 @@ export class UpstreamServer {
     this.weight = cfg.weight;
     this.tier = cfg.tier ?? (cfg.backup ? 2 : 1);
     this.maxConnections = cfg.max_connections;
-    this.poolKey = JSON.stringify([cfg.url.origin, cfg.max_connections, backendCfg.pool, backendCfg.timeouts]);
+    const tls = cfg.url.protocol === 'https:' ? upstreamTls(backendCfg.tls) : undefined;
+    this.poolKey = JSON.stringify([cfg.url.origin, cfg.max_connections, backendCfg.pool, backendCfg.timeouts, tls?.fingerprint]);
     if (previous) {
       // A reload: carry over what was learned about this server.
       this.health = previous.health;
@@ -69,7 +72,7 @@ export class UpstreamServer {
       pipelining: 1,
       keepAliveTimeout: backendCfg.pool.keep_alive,
       keepAliveMaxTimeout: backendCfg.pool.keep_alive,
-      connect: { timeout: backendCfg.timeouts.connect },
+      connect: { timeout: backendCfg.timeouts.connect, ...tls?.options },
       // Per-request values come from the route; these are only fallbacks.
       headersTimeout: 60_000,
       bodyTimeout: 300_000,
@@ -115,4 +118,25 @@ export class UpstreamServer {
   destroy(): Promise<void> {
     return this.poolHandedOver ? Promise.resolve() : this.pool.destroy();
   }
+}
+
+/**
+ * TLS options for an https:// server: verification on unless `verify: false`, an optional CA
+ * bundle, SNI name and client certificate (mTLS). Files are read when the runtime is built; the
+ * fingerprint lets a reload keep the pool only when nothing changed.
+ */
+export function upstreamTls(cfg: BackendConfig['tls']): { options: Record<string, unknown>; fingerprint: string } {
+  const read = (file: string | undefined) => (file ? readFileSync(file) : undefined);
+  const ca = read(cfg?.ca);
+  const cert = read(cfg?.cert);
+  const key = read(cfg?.key);
+  const options: Record<string, unknown> = { rejectUnauthorized: cfg?.verify ?? true };
+  if (ca) options.ca = ca;
+  if (cert) options.cert = cert;
+  if (key) options.key = key;
+  if (cfg?.servername) options.servername = cfg.servername;
+  const h = createHash('sha256');
+  for (const part of [ca, cert, key]) h.update(part ?? '-');
+  h.update(JSON.stringify([cfg?.servername, cfg?.verify]));
+  return { options, fingerprint: h.digest('hex') };
 }

@@ -16,6 +16,10 @@ interface ServerHealth {
   machine: HealthStateMachine;
   timer: NodeJS.Timeout | undefined;
   components: AirflowComponents | undefined;
+  /** When `components` was measured. */
+  componentsAt: number;
+  /** Since when this node has reported a component failing (undefined while it reports none). */
+  componentFailingSince: number | undefined;
   streakStartedAt: number;
 }
 
@@ -48,7 +52,7 @@ export class HealthChecker {
     this.random = deps.random;
     this.events = events;
     this.prober = new Prober(cfg);
-    for (const s of servers) this.state.set(s, { machine: new HealthStateMachine(cfg.health.rise, cfg.health.fall, s.health), timer: undefined, components: undefined, streakStartedAt: 0 });
+    for (const s of servers) this.state.set(s, { machine: new HealthStateMachine(cfg.health.rise, cfg.health.fall, s.health), timer: undefined, components: undefined, componentsAt: 0, componentFailingSince: undefined, streakStartedAt: 0 });
   }
 
   /** Start checking every server now (the first round runs at once). */
@@ -76,7 +80,10 @@ export class HealthChecker {
   /** Feed one probe result (exposed for tests that drive results directly). */
   apply(server: UpstreamServer, result: ProbeResult): Transition | undefined {
     const st = this.state.get(server)!;
+    const now0 = this.clock.now();
     st.components = result.answered ? result.components : undefined;
+    st.componentsAt = now0;
+    st.componentFailingSince = componentFailure(st.components) ? (st.componentFailingSince ?? now0) : undefined;
     const outcome = this.outcome(server, result);
     const wasChanging = st.machine.changing;
     const t = st.machine.record(outcome);
@@ -97,16 +104,22 @@ export class HealthChecker {
     const slow = slowMs !== undefined && r.latencyMs > slowMs;
     if (!r.answered) return { pass: false, slow: false, reason: r.reason };
     const failing = componentFailure(r.components);
-    if (failing && !this.sharedFailure(server, failing)) return { pass: false, slow, reason: `${failing} unhealthy on this node only` };
+    if (failing && this.peerReportsHealthy(server, failing)) return { pass: false, slow, reason: `${failing} unhealthy on this node only` };
     return { pass: true, slow, reason: slow ? `latency ${Math.round(r.latencyMs)}ms above ${slowMs}ms` : 'checks pass' };
   }
 
-  /** Whether no other answering node reports `component` healthy (then it is the shared component that is sick). */
-  private sharedFailure(server: UpstreamServer, component: keyof AirflowComponents): boolean {
+  /**
+   * Whether a peer, checked since this node started reporting `component` unhealthy, still finds
+   * it healthy — then the failure is this node's own. Older peer results do not count: when a
+   * shared component fails, the first node to notice must not be taken out before its peers
+   * had a chance to notice too.
+   */
+  private peerReportsHealthy(server: UpstreamServer, component: keyof AirflowComponents): boolean {
+    const since = this.state.get(server)!.componentFailingSince ?? 0;
     for (const [s, st] of this.state) {
-      if (s !== server && st.components?.[component]) return false;
+      if (s !== server && st.components?.[component] && st.componentsAt >= since) return true;
     }
-    return true;
+    return false;
   }
 
   private updateCluster(): void {

@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
 import type { BackendConfig } from '../../config/schema.js';
 import { jsonPath, readAirflowHealth, type AirflowComponents } from './airflow-health.js';
+import { upstreamTls } from '../server.js';
 
 export interface ProbeResult {
   /** The server answered as a healthy server of its kind answers (components aside). */
@@ -32,7 +33,7 @@ export class Prober {
     this.path = healthPath(cfg);
     this.bodyRegex = cfg.health.expect?.body ? new RegExp(cfg.health.expect.body) : undefined;
     // Own connections, so checks never queue behind user traffic inside the gateway.
-    this.agent = new Agent({ connections: 2, keepAliveTimeout: Math.min(cfg.pool.keep_alive, 60_000), connect: { timeout: cfg.health.timeout } });
+    this.agent = new Agent({ connections: 2, keepAliveTimeout: Math.min(cfg.pool.keep_alive, 60_000), connect: { timeout: cfg.health.timeout, ...(cfg.servers.some((s) => s.url.protocol === 'https:') ? upstreamTls(cfg.tls).options : {}) } });
   }
 
   async probe(origin: string, now: () => number): Promise<ProbeResult> {
