@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { healthBody } from './health.js';
 import { readJson, sendHtml, sendJson, sendProblem } from './http-util.js';
@@ -23,6 +24,8 @@ export interface SimOptions {
   state?: AirflowState;
   host?: string;
   port?: number;
+  /** Serve HTTPS with this PEM certificate and key (optionally requiring a client certificate signed by `ca`). */
+  tls?: { cert: string; key: string; ca?: string; requestCert?: boolean };
 }
 
 /**
@@ -59,8 +62,11 @@ export class SimulatedAirflow {
     this.jwtSecret = opts.jwtSecret ?? 'shared-jwt-secret';
     this.remoteUserHeader = opts.remoteUserHeader?.toLowerCase();
     this.state = opts.state ?? new AirflowState();
-    this.server = createServer({ keepAliveTimeout: 120_000 }, (req, res) => void this.handle(req, res).catch((err: Error) => this.fail(res, err)));
-    this.server.on('connection', (s: Socket) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch((err: Error) => this.fail(res, err));
+    this.server = opts.tls
+      ? (createHttpsServer({ keepAliveTimeout: 120_000, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.requestCert ?? false, rejectUnauthorized: opts.tls.requestCert ?? false }, handler) as unknown as Server)
+      : createServer({ keepAliveTimeout: 120_000 }, handler);
+    this.server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
@@ -77,7 +83,7 @@ export class SimulatedAirflow {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<this> {
