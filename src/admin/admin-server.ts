@@ -4,6 +4,21 @@ import type { Logger } from '../observability/logger.js';
 import type { Runtime } from '../server/runtime.js';
 import type { AdminState } from '../upstream/server.js';
 import { runtimeStatus, serverStatus } from './status.js';
+import type { Observer } from '../observability/observer.js';
+import { DASHBOARD_HTML } from './dashboard-page.js';
+import { createHash } from 'node:crypto';
+
+/** What the admin API reads and drives. */
+export interface AdminHost {
+  readonly runtime: Runtime;
+  readonly observer: Observer;
+  reload(): Promise<{ ok: boolean }>;
+}
+
+/** The dashboard cookie holds a hash of the token, never the token itself. */
+function cookieTokenOf(token: string): string {
+  return createHash('sha256').update(`airgate-dashboard:${token}`).digest('base64url');
+}
 
 const SERVER_PATH = /^\/backends\/([^/]+)\/servers\/([^/]+)$/;
 const STATES: readonly AdminState[] = ['ready', 'drain', 'maint'];
@@ -23,15 +38,15 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export class AdminServer {
   readonly server: Server;
   private token: Buffer;
-  private readonly runtime: () => Runtime;
+  private cookieToken: string;
+  private readonly host: AdminHost;
   private readonly logger: Logger;
-  private readonly reload: () => Promise<{ ok: boolean }>;
 
-  constructor(token: string, runtime: () => Runtime, logger: Logger, reload: () => Promise<{ ok: boolean }>) {
+  constructor(token: string, host: AdminHost, logger: Logger) {
     this.token = Buffer.from(`Bearer ${token}`);
-    this.runtime = runtime;
+    this.cookieToken = cookieTokenOf(token);
+    this.host = host;
     this.logger = logger;
-    this.reload = reload;
     this.server = createServer((req, res) => void this.handle(req, res).catch((err: Error) => json(res, 500, { error: err.message })));
   }
 
@@ -53,23 +68,53 @@ export class AdminServer {
   /** A reload may change the token. */
   setToken(token: string): void {
     this.token = Buffer.from(`Bearer ${token}`);
+    this.cookieToken = cookieTokenOf(token);
   }
 
+  private runtime(): Runtime {
+    return this.host.runtime;
+  }
+
+  /** A bearer token, or (for the dashboard in a browser) the session cookie set by /dashboard?token=…; cookie-authenticated writes must carry the dashboard's header. */
   private authorized(req: IncomingMessage): boolean {
     const given = Buffer.from(req.headers.authorization ?? '');
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+    if (given.length === this.token.length && timingSafeEqual(given, this.token)) return true;
+    const cookie = /(?:^|;\s*)airgate_admin=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+    if (!cookie || cookie.length !== this.cookieToken.length || !timingSafeEqual(Buffer.from(cookie), Buffer.from(this.cookieToken))) return false;
+    return req.method === 'GET' || req.headers['x-airgate-dashboard'] === '1';
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const [path = '/', query = ''] = (req.url ?? '/').split('?');
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/dashboard' && req.method === 'GET') {
+      const token = new URLSearchParams(query).get('token');
+      if (token !== null) {
+        const ok = Buffer.from(`Bearer ${token}`);
+        if (ok.length === this.token.length && timingSafeEqual(ok, this.token)) {
+          res.writeHead(303, { location: '/dashboard', 'set-cookie': `airgate_admin=${this.cookieToken}; Path=/; HttpOnly; SameSite=Strict`, 'cache-control': 'no-store' }).end();
+          return;
+        }
+      }
+      if (this.authorized(req)) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" });
+        return void res.end(DASHBOARD_HTML);
+      }
+      res.writeHead(401, { 'content-type': 'text/html; charset=utf-8' });
+      return void res.end('<!doctype html><title>airgate</title><p>Open <code>/dashboard?token=YOUR_ADMIN_TOKEN</code> once to sign in.</p>\n');
+    }
     if (!this.authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer realm="airgate-admin"');
       return json(res, 401, { error: 'a valid admin bearer token is required' });
     }
-    if (path === '/status' && req.method === 'GET') return json(res, 200, runtimeStatus(this.runtime()));
+    if (path === '/status' && req.method === 'GET') return json(res, 200, runtimeStatus(this.runtime(), this.host.observer));
+    if (path === '/metrics' && req.method === 'GET') {
+      const text = await this.host.observer.metrics.text();
+      res.writeHead(200, { 'content-type': this.host.observer.metrics.contentType, 'cache-control': 'no-store' });
+      return void res.end(text);
+    }
     if (path === '/reload' && req.method === 'POST') {
-      const result = await this.reload();
+      const result = await this.host.reload();
       return json(res, result.ok ? 200 : 422, result);
     }
     const m = SERVER_PATH.exec(path);
@@ -105,9 +150,11 @@ export class AdminServer {
       if (server.admin === 'drain') server.drainUntil = now + backend.config.drain_grace;
       if (server.admin === 'ready') server.returnedAt = now;
       this.logger.info({ server: server.id, from, to: server.admin, by: 'admin api', drainGraceMs: server.admin === 'drain' ? backend.config.drain_grace : undefined }, `server ${server.id} set to ${server.admin}`);
+      this.host.observer.events.push('admin', `${server.id} set to ${server.admin} (was ${from})`);
     }
     if (body.weight !== undefined && body.weight !== server.weight) {
       this.logger.info({ server: server.id, from: server.weight, to: body.weight, by: 'admin api' }, `server ${server.id} weight set to ${String(body.weight)}`);
+      this.host.observer.events.push('admin', `${server.id} weight ${server.weight} → ${String(body.weight)}`);
       server.weight = body.weight as number;
     }
     json(res, 200, serverStatus(server, now));

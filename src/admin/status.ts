@@ -1,5 +1,8 @@
 import type { Runtime } from '../server/runtime.js';
 import type { UpstreamServer } from '../upstream/server.js';
+import type { Observer } from '../observability/observer.js';
+import type { GatewayEvent } from '../observability/events.js';
+import { PeakEwmaBalancer } from '../upstream/balancer/peak-ewma.js';
 
 export interface ServerStatus {
   name: string;
@@ -13,6 +16,13 @@ export interface ServerStatus {
   inflight: number;
   ejected: boolean;
   ejections: number;
+  /** Requests answered and 5xx answers since start (clients compute rates). */
+  served: number;
+  failed: number;
+  /** Latency estimate of the peak-EWMA balancer (ms), when the backend uses it. */
+  ewmaMs: number | null;
+  /** 99th percentile of the last 256 responses (ms). */
+  p99Ms: number | null;
 }
 
 export interface BackendStatus {
@@ -20,25 +30,47 @@ export interface BackendStatus {
   balance: string;
   clusterDegraded: string | null;
   queued: number;
+  secretKeyDrift: boolean;
   servers: ServerStatus[];
 }
 
-export function serverStatus(s: UpstreamServer, now: number): ServerStatus {
-  return { name: s.name, id: s.id, url: s.url.origin, status: s.status(now), health: s.health, admin: s.admin, weight: s.weight, tier: s.tier, inflight: s.inflight, ejected: s.ejectedUntil > now, ejections: s.ejections };
+export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null = null): ServerStatus {
+  const p99 = s.p99();
+  return {
+    name: s.name,
+    id: s.id,
+    url: s.url.origin,
+    status: s.status(now),
+    health: s.health,
+    admin: s.admin,
+    weight: s.weight,
+    tier: s.tier,
+    inflight: s.inflight,
+    ejected: s.ejectedUntil > now,
+    ejections: s.totalEjections,
+    served: s.served,
+    failed: s.failed,
+    ewmaMs: ewmaMs === null ? null : Math.round(ewmaMs * 100) / 100,
+    p99Ms: p99 === undefined ? null : Math.round(p99 * 100) / 100,
+  };
 }
 
 /** The picture the admin API, the CLI and (later) the dashboard show. */
-export function runtimeStatus(rt: Runtime): { backends: BackendStatus[] } {
+export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; backends: BackendStatus[]; events: GatewayEvent[] } {
   return {
+    time: new Date().toISOString(),
     backends: [...rt.backends.values()].map((b) => {
       const now = b.clock.now();
+      const ewma = b.balancer instanceof PeakEwmaBalancer ? b.balancer : undefined;
       return {
         name: b.name,
         balance: b.balancer.name,
         clusterDegraded: rt.checker(b.name)?.clusterDegraded ?? null,
         queued: b.queue.length,
-        servers: b.servers.map((s) => serverStatus(s, now)),
+        secretKeyDrift: observer.drift.backends.has(b.name),
+        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null)),
       };
     }),
+    events: observer.events.items.slice(0, 30),
   };
 }

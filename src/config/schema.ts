@@ -4,6 +4,7 @@ import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
 import { healthKeys } from './health-schema.js';
 import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
+import { observabilityKeys } from './observability-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -109,6 +110,7 @@ export const configSchema = z
     routes: z.array(routeSchema).min(1, { message: 'expected at least one route' }),
     /** Peers whose X-Forwarded-For (and PROXY protocol header) are believed. Everyone else's are replaced. */
     trusted_proxies: z.array(cidr).default([]),
+    ...observabilityKeys,
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -9,13 +9,16 @@ import type { Waiter } from '../upstream/wait-queue.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
 import { sendError } from './error-response.js';
 import { conditionOf } from './retry-policy.js';
+import { terminationOf, type RequestRecord } from '../observability/request-record.js';
+import type { Observer } from '../observability/observer.js';
+import { mismatchMessage } from '../observability/secret-key-drift.js';
 
 const kExchange = Symbol('airgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 
-/** Told once when the client response has closed (the listener counts in-flight requests). */
+/** Told once when the client response has closed (the listener counts and logs requests). */
 export interface ExchangeOwner {
-  ended(): void;
+  ended(record: RequestRecord, res: ServerResponse): void;
 }
 
 /** Abort reason used to drop an attempt whose status asks for a retry. */
@@ -37,6 +40,10 @@ export interface ExchangeInit {
   stickyName: string | undefined;
   stickyRefresh: boolean;
   secure: boolean;
+  record: RequestRecord;
+  observer: Observer;
+  /** The start of the Airflow `session` cookie, for secret-key drift detection. */
+  sessionKey: string | undefined;
   /** Strict-Transport-Security value for responses, if the listener sets one. */
   hsts: string | undefined;
   /** HTTP/2 client: no reason phrase on the status line. */
@@ -69,6 +76,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
   private clientGone = false;
+  private dispatchedAt = 0;
+  private queuedAt = -1;
+  /** Look at the first body chunk of this answer for Airflow's secret-key mismatch messages. */
+  private inspectBody = false;
   /** Retries made so far. */
   retries = 0;
 
@@ -101,6 +112,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   /** Send the request to `server` (first attempt, a retry, or a dequeued request). */
   start(server: UpstreamServer): void {
+    const record = this.init.record;
+    const now = performance.now();
+    if (this.queuedAt >= 0 && record.queueMs < 0) record.queueMs = now - this.queuedAt;
+    record.server = server.name;
+    record.retries = this.retries;
+    this.dispatchedAt = now;
     this.server = server;
     server.inflight++;
     this.attemptOpen = true;
@@ -121,6 +138,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     );
   }
 
+  /** Every server was busy: the request now waits in the backend's queue. */
+  queued(): void {
+    this.queuedAt = performance.now();
+  }
+
   dequeued(server: UpstreamServer): void {
     this.start(server);
   }
@@ -130,13 +152,17 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onConnect(abort: (err?: Error) => void): void {
+    this.init.record.connectMs = performance.now() - this.dispatchedAt;
     if (this.clientGone || this.finished) abort(new Error('request already ended'));
     else this.abortUpstream = abort;
   }
 
+
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational answers are not relayed
     const server = this.server!;
+    const record = this.init.record;
+    record.headersMs = performance.now() - record.start;
     this.backend.balancer.observe?.(server, this.backend.clock.now() - this.attemptStart);
     if (statusCode >= 500) {
       this.backend.outlier.failure(server, this.backend.clock.now());
@@ -150,7 +176,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.resumeUpstream = resume;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
     const sticky = this.backend.sticky;
-    if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.init.secure));
+    if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) {
+      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.init.secure));
+      if (this.init.stickyName !== undefined && this.init.stickyName !== server.name) this.init.observer.metrics.redispatched(this.backend.name);
+    }
+    if (statusCode === 400) this.inspectBody = true;
+    else if (this.init.sessionKey !== undefined) this.watchSession(statusCode, headers, server);
     if (this.init.hsts) headers.push('strict-transport-security', this.init.hsts);
     if (statusText && !this.init.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
@@ -158,6 +189,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onData(chunk: Buffer): boolean {
+    this.init.record.bytesOut += chunk.length;
+    if (this.inspectBody) {
+      this.inspectBody = false;
+      const sign = mismatchMessage(chunk);
+      if (sign) this.init.observer.drift.csrfOrSignature(this.backend.name, this.server!.name, sign);
+    }
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', onClientDrain);
     return ok;
@@ -220,9 +257,21 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     return true;
   }
 
+  /** Secret-key drift: the same Airflow session accepted by one node and sent to the login page by another. */
+  private watchSession(status: number, headers: readonly string[], server: UpstreamServer): void {
+    const key = this.init.sessionKey!;
+    if (status === 200 && this.req.method === 'GET') this.init.observer.drift.sessionAccepted(key, this.backend.name, server.name);
+    else if (status === 302) {
+      for (let i = 0; i < headers.length; i += 2) {
+        if (headers[i]!.toLowerCase() === 'location' && headers[i + 1]!.includes('/login')) this.init.observer.drift.sessionRefused(key, this.backend.name, server.name);
+      }
+    }
+  }
+
   /** End with a gateway error (or cut the response if it already started). */
   fail(code: ErrorCode): void {
     if (this.finished) return;
+    this.init.record.termination = terminationOf(code);
     this.finish();
     if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? { retryAfterSeconds: Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) } : undefined);
   }
@@ -242,12 +291,14 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.clientGone = !this.res.writableFinished;
     if (this.clientGone) this.abort(new Error('client closed the connection'));
     this.finish();
-    this.init.owner.ended();
+    this.init.record.retries = this.retries;
+    this.init.owner.ended(this.init.record, this.res);
   }
 
   private endAttempt(): void {
     if (!this.attemptOpen) return;
     this.attemptOpen = false;
+    this.server!.observe(performance.now() - this.dispatchedAt, this.res.statusCode);
     this.backend.release(this.server!);
   }
 

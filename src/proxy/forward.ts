@@ -6,6 +6,14 @@ import { Exchange, type ExchangeOwner } from './exchange.js';
 import { upstreamRequestHeaders, type ForwardFacts } from './headers.js';
 import { mayRetry, replayableLength } from './retry-policy.js';
 import { hashKeyOf, rawHeader } from './request-keys.js';
+import type { RequestRecord } from '../observability/request-record.js';
+import type { Observer } from '../observability/observer.js';
+import { matchAudit, refineAudit } from '../observability/audit.js';
+import { identityHint } from '../observability/identity-hint.js';
+import { cookieValue } from '../upstream/sticky.js';
+
+/** Audit-matched request bodies up to this size are read to refine the action (pause vs unpause). */
+const AUDIT_BODY_BYTES = 65_536;
 
 /** Whether the client announced a body (a Content-Length above zero, or any Transfer-Encoding). */
 export function hasBody(req: IncomingMessage): boolean {
@@ -25,14 +33,27 @@ export function hasBody(req: IncomingMessage): boolean {
  * request and stream the answer back. Retriable requests with a small body have it read into
  * memory first so a retry can send it again; other bodies stream straight through.
  */
-export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, facts: ForwardFacts, logger: Logger, owner: ExchangeOwner): void {
+export function forward(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, facts: ForwardFacts, record: RequestRecord, logger: Logger, observer: Observer, owner: ExchangeOwner): void {
   const backend = route.backend;
   const bodied = hasBody(req);
   let retriable = backend.config.retries.attempts > 0 && mayRetry(req, target, route.retry);
-  const replayLength = bodied && retriable ? replayableLength(req) : undefined;
+  record.audit = matchAudit(req.method ?? 'GET', target);
+  if (record.audit || bodied) {
+    const who = identityHint(req);
+    record.user = who.user;
+    record.auth = who.auth;
+  }
+  // Bodies are read into memory first when a retry may need to send them again, or when they
+  // refine an audit line (a DAG PATCH that pauses or unpauses); both are small.
+  let replayLength = bodied && retriable ? replayableLength(req) : undefined;
   if (bodied && replayLength === undefined) retriable = false;
+  if (bodied && replayLength === undefined && record.audit) {
+    const len = replayableLength(req);
+    if (len !== undefined && len <= AUDIT_BODY_BYTES) replayLength = len;
+  }
+  const cookies = rawHeader(req, 'cookie');
   const sticky = backend.sticky;
-  const stickyCookie = sticky ? sticky.read(rawHeader(req, 'cookie'), Date.now()) : undefined;
+  const stickyCookie = sticky ? sticky.read(cookies, Date.now()) : undefined;
   const exchange = new Exchange({
     req,
     res,
@@ -46,6 +67,9 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: strin
     stickyName: stickyCookie?.server,
     stickyRefresh: stickyCookie !== undefined && sticky!.needsRefresh(stickyCookie.expiresAt, Date.now()),
     secure: facts.proto === 'https',
+    record,
+    observer,
+    sessionKey: cookies !== undefined && cookies.includes('session=') ? cookieValue(cookies, 'session=')?.slice(0, 48) : undefined,
     hsts: facts.hsts,
     http2: facts.http2,
     logger,
@@ -53,10 +77,25 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: strin
   });
   if (replayLength !== undefined) {
     readBody(req, replayLength).then(
-      (body) => place(exchange, body),
+      (body) => {
+        record.readMs = performance.now() - record.start;
+        record.bytesIn = body.length;
+        if (record.audit) refineAudit(record.audit, body);
+        place(exchange, body);
+      },
       () => req.destroy(),
     );
     return;
+  }
+  if (!bodied) record.readMs = 0;
+  else {
+    // Counting chunks would need a second consumer of the stream; the socket's byte count (body
+    // plus chunk framing for chunked uploads) is close enough for the log.
+    const before = req.socket.bytesRead;
+    req.once('end', () => {
+      record.readMs = performance.now() - record.start;
+      record.bytesIn = Number(req.headers['content-length']) || req.socket.bytesRead - before;
+    });
   }
   place(exchange, undefined);
 }
@@ -67,6 +106,7 @@ function place(exchange: Exchange, body: Buffer | undefined): void {
   const server = backend.select(exchange.stickyName, exchange.hashKey, undefined);
   if (server === undefined) return exchange.fail('AIRGATE_ERR_NO_SERVER');
   if (server !== FULL) return exchange.start(server);
+  exchange.queued();
   if (!backend.queue.enqueue(exchange)) exchange.fail('AIRGATE_ERR_QUEUE_FULL');
 }
 

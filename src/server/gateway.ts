@@ -6,6 +6,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
+import { Observer, type ObserverOptions } from '../observability/observer.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -13,6 +14,8 @@ export interface GatewayOptions {
   configFile?: string;
   /** Injected time and randomness (tests). */
   deps?: Omit<BackendDeps, 'onEject'>;
+  /** Capture access / audit lines (tests). */
+  observer?: ObserverOptions;
 }
 
 export type ReloadResult = { ok: true; listeners: string[]; added: string[]; removed: string[]; backends: string[]; routes: number } | { ok: false; errors: string[] };
@@ -27,19 +30,21 @@ export class Gateway implements ListenerHost {
   readonly listeners: Listener[] = [];
   draining = false;
   readonly admin: AdminServer | undefined;
+  readonly observer: Observer;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
   private reloading: Promise<ReloadResult> | undefined;
   /** Reloads that succeeded / failed since start. */
-  reloads = { ok: 0, failed: 0 };
+  readonly reloads = { ok: 0, failed: 0 };
 
   constructor(config: AirgateConfig, options: GatewayOptions = {}) {
     this.options = options;
     this.logger = options.logger ?? createLogger(config.logging.level);
-    this.runtime = new Runtime(config, this.logger, options.deps);
+    this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])) }, options.observer);
+    this.runtime = new Runtime(config, this.logger, options.deps, undefined, this.observer.events);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
-    this.admin = config.admin ? new AdminServer(config.admin.token, () => this.runtime, this.logger, () => this.reload()) : undefined;
+    this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;
   }
 
   async start(): Promise<void> {
@@ -106,7 +111,7 @@ export class Gateway implements ListenerHost {
     const old = this.runtime;
     let next: Runtime;
     try {
-      next = new Runtime(config, this.logger, this.options.deps, old);
+      next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
@@ -120,6 +125,8 @@ export class Gateway implements ListenerHost {
     void old.retire();
     if (this.admin && config.admin) this.admin.setToken(config.admin.token);
     this.reloads.ok++;
+    this.observer.configure(config);
+    this.observer.events.push('reload', 'configuration reloaded', { added: added.map((l) => l.config.name), removed: removed.map((l) => l.config.name) });
     const summary = { listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`), added: added.map((l) => l.config.name), removed: removed.map((l) => l.config.name), backends: Object.keys(config.backends), routes: config.routes.length };
     this.logger.info(summary, 'configuration reloaded');
     return { ok: true, ...summary };
@@ -127,6 +134,7 @@ export class Gateway implements ListenerHost {
 
   private reloadFailed(errors: string[]): ReloadResult {
     this.reloads.failed++;
+    this.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors });
     this.logger.error({ errors }, 'configuration reload failed; the running configuration stays');
     return { ok: false, errors };
   }
@@ -171,6 +179,7 @@ export class Gateway implements ListenerHost {
     for (const l of this.listeners) l.closeAll();
     await closed;
     await this.runtime.destroy();
+    this.observer.close();
     this.logger.info('airgate stopped');
   }
 }

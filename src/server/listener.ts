@@ -16,12 +16,15 @@ import { buildServer, type NodeServer } from './node-server.js';
 import type { CertificateStore } from './tls/certificate-store.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { rawHeader } from '../proxy/request-keys.js';
+import { RequestRecord, terminationOf } from '../observability/request-record.js';
+import type { Observer } from '../observability/observer.js';
 
 /** What a listener needs from the gateway that owns it. */
 export interface ListenerHost {
   readonly runtime: Runtime;
   readonly draining: boolean;
   readonly logger: Logger;
+  readonly observer: Observer;
   requestStarted(): void;
   requestEnded(listener: Listener): void;
 }
@@ -30,11 +33,11 @@ const kPeer = Symbol('airgate.peer');
 type PeerSocket = Socket & { [kPeer]?: string };
 
 const kListener = Symbol('airgate.listener');
-type TaggedResponse = ServerResponse & { [kListener]?: Listener };
+const kRecord = Symbol('airgate.record');
+type TaggedResponse = ServerResponse & { [kListener]?: Listener; [kRecord]?: RequestRecord };
 
 function onResponseClose(this: TaggedResponse): void {
-  const l = this[kListener]!;
-  l.ended();
+  this[kListener]!.ended(this[kRecord]!, this);
 }
 
 const CLIENT_ERRORS: Record<string, ErrorCode> = {
@@ -161,21 +164,26 @@ export class Listener {
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const gw = this.host;
+    const start = performance.now();
     gw.requestStarted();
     if (gw.draining) res.shouldKeepAlive = false;
     const rt = gw.runtime;
-    const facts = hostAndRequestId(req);
-    const requestId = requestIdFor(facts.requestId);
+    const found = hostAndRequestId(req);
+    const requestId = requestIdFor(found.requestId);
     const target = originForm(req.url!);
-    const host = target === req.url ? facts.host : absoluteFormHost(req.url!);
+    const host = target === req.url ? found.host : absoluteFormHost(req.url!);
+    const facts = this.facts(req, requestId, target === req.url ? undefined : host, false);
+    const record = new RequestRecord(start, requestId, req.method ?? '', target ?? req.url ?? '', facts.clientAddress, this.config.name);
     if (target === undefined || (host === undefined && req.httpVersionMinor === 1)) {
       res.shouldKeepAlive = false;
-      return this.answerError(req, res, 'AIRGATE_ERR_BAD_REQUEST', requestId, { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
+      return this.answerError(req, res, record, 'AIRGATE_ERR_BAD_REQUEST', { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
     }
-    if (target.startsWith('/_airgate/')) return this.gatewayEndpoint(req, res, target, requestId);
+    if (target.startsWith('/_airgate/')) return this.gatewayEndpoint(req, res, target, record);
     const route = rt.router.match(host, target);
-    if (!route) return this.answerError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
-    forward(req, res, target, route, this.facts(req, requestId, target === req.url ? undefined : host, false), gw.logger, this);
+    if (!route) return this.answerError(req, res, record, 'AIRGATE_ERR_NO_ROUTE');
+    record.route = route.name;
+    record.backend = route.backend.name;
+    forward(req, res, target, route, facts, record, gw.logger, gw.observer, this);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -209,8 +217,10 @@ export class Listener {
   }
 
   /** The gateway's own endpoints under /_airgate/, which never reach Airflow. */
-  private gatewayEndpoint(req: IncomingMessage, res: ServerResponse, target: string, requestId: string): void {
+  private gatewayEndpoint(req: IncomingMessage, res: ServerResponse, target: string, record: RequestRecord): void {
+    const requestId = record.id;
     (res as TaggedResponse)[kListener] = this;
+    (res as TaggedResponse)[kRecord] = record;
     res.on('close', onResponseClose);
     const path = target.split('?')[0];
     if (path === '/_airgate/health') {
@@ -223,14 +233,19 @@ export class Listener {
   }
 
   /** A gateway-made answer before any upstream work; the request ends when the response closes. */
-  private answerError(req: IncomingMessage, res: ServerResponse, code: ErrorCode, requestId: string, extras?: ErrorExtras): void {
+  private answerError(req: IncomingMessage, res: ServerResponse, record: RequestRecord, code: ErrorCode, extras?: ErrorExtras): void {
     (res as TaggedResponse)[kListener] = this;
+    (res as TaggedResponse)[kRecord] = record;
     res.on('close', onResponseClose);
-    sendError(req, res, code, requestId, extras);
+    record.termination = terminationOf(code);
+    sendError(req, res, code, record.id, extras);
   }
 
-  /** Called once per finished request. */
-  ended(): void {
+  /** Called once per finished request, when its response has closed. */
+  ended(record: RequestRecord, res: ServerResponse): void {
+    record.status = res.statusCode;
+    if (!res.writableFinished && record.termination === 'ok') record.termination = 'client-abort';
+    this.host.observer.finished(record, performance.now());
     this.host.requestEnded(this);
   }
 

@@ -5,6 +5,7 @@ import { HealthChecker } from '../upstream/health/checker.js';
 import { systemClock, systemRandom } from '../core/clock.js';
 import { Router } from './router.js';
 import { TrustedProxies } from './trusted-proxies.js';
+import type { EventLog } from '../observability/events.js';
 
 /**
  * Everything built from one configuration snapshot: backends with their pools, and the
@@ -18,11 +19,14 @@ export class Runtime {
   readonly trusted: TrustedProxies;
 
   /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
-  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}, previous?: Runtime) {
+  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}, previous?: Runtime, events?: EventLog) {
     this.config = config;
     this.trusted = new TrustedProxies(config.trusted_proxies);
     const backends = new Map<string, Backend>();
-    const onEject: BackendDeps['onEject'] = (server, forMs) => logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
+    const onEject: BackendDeps['onEject'] = (server, forMs) => {
+      logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
+      events?.push('ejection', `${server.id} ejected for ${Math.round(forMs / 1000)} s after consecutive failures`);
+    };
     for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }, previous?.backends.get(name)));
     this.backends = backends;
     this.router = new Router(config.routes, backends);
@@ -33,10 +37,15 @@ export class Runtime {
       .map(
         (b) =>
           new HealthChecker(b.name, b.servers, b.config, { clock, random }, {
-            transition: (server, t, tookMs, probe) =>
-              logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`),
-            cluster: (backend, reason) =>
-              reason ? logger.error({ backend, reason }, `cluster degraded: ${reason}; all servers stay in rotation`) : logger.info({ backend }, 'cluster healthy again'),
+            transition: (server, t, tookMs, probe) => {
+              logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`);
+              events?.push('health', `${server.id} ${t.from} → ${t.to}: ${t.reason}`, { tookMs: Math.round(tookMs) });
+            },
+            cluster: (backend, reason) => {
+              if (reason) logger.error({ backend, reason }, `cluster degraded: ${reason}; all servers stay in rotation`);
+              else logger.info({ backend }, 'cluster healthy again');
+              events?.push('cluster', reason ? `${backend}: cluster degraded (${reason})` : `${backend}: cluster healthy again`);
+            },
           }),
       );
   }

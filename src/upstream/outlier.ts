@@ -32,6 +32,7 @@ export class OutlierDetector {
     const cap = this.servers.length < 2 ? 0 : Math.max(1, Math.floor(this.cfg.max_ejected * this.servers.length));
     if (ejected >= cap) return;
     server.ejections = Math.min(server.ejections + 1, MAX_MULTIPLIER);
+    server.totalEjections++;
     server.ejectedUntil = now + this.cfg.base_ejection * server.ejections;
     server.returnedAt = server.ejectedUntil;
     server.consecutiveFailures = 0;

@@ -29,6 +29,16 @@ export class UpstreamServer {
   ejections = 0;
   /** When the server last came back into rotation (slow start ramps from here). */
   returnedAt = Number.NEGATIVE_INFINITY;
+  /** Ejections since start (ejections above is the current back-off multiplier). */
+  totalEjections = 0;
+  /** Active health check results since start. */
+  readonly checks = { pass: 0, fail: 0 };
+  /** Recent response times in ms (ring buffer) for p99 on status pages. */
+  readonly latencies = new Float64Array(256);
+  latencyCount = 0;
+  /** Requests answered and 5xx among them (status pages compute rates from these). */
+  served = 0;
+  failed = 0;
   /** Active health, set by the health checker only. */
   health: HealthState = 'up';
   /** Operator control, set through the admin API only. */
@@ -61,6 +71,11 @@ export class UpstreamServer {
       this.ejections = previous.ejections;
       this.consecutiveFailures = previous.consecutiveFailures;
       this.returnedAt = previous.returnedAt;
+      this.totalEjections = previous.totalEjections;
+      this.checks.pass = previous.checks.pass;
+      this.checks.fail = previous.checks.fail;
+      this.served = previous.served;
+      this.failed = previous.failed;
     }
     if (previous && previous.poolKey === this.poolKey) {
       this.pool = previous.pool;
@@ -77,6 +92,21 @@ export class UpstreamServer {
       headersTimeout: 60_000,
       bodyTimeout: 300_000,
     });
+  }
+
+  /** Record one finished exchange (status pages). */
+  observe(latencyMs: number, status: number): void {
+    this.latencies[this.latencyCount++ & 255] = latencyMs;
+    this.served++;
+    if (status >= 500) this.failed++;
+  }
+
+  /** The 99th percentile of the recent response times, or undefined with no data. */
+  p99(): number | undefined {
+    const n = Math.min(this.latencyCount, 256);
+    if (n === 0) return undefined;
+    const sorted = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
+    return sorted[Math.min(n - 1, Math.floor(n * 0.99))];
   }
 
   /** In rotation for new requests: ready, healthy (or degraded), a weight above zero, not ejected. */

@@ -85,6 +85,8 @@ export class HealthChecker {
     st.componentsAt = now0;
     st.componentFailingSince = componentFailure(st.components) ? (st.componentFailingSince ?? now0) : undefined;
     const outcome = this.outcome(server, result);
+    if (outcome.pass) server.checks.pass++;
+    else server.checks.fail++;
     const wasChanging = st.machine.changing;
     const t = st.machine.record(outcome);
     const now = this.clock.now();

@@ -1,0 +1,223 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RequestRecord } from './request-record.js';
+import type { Runtime } from '../server/runtime.js';
+import type { UpstreamServer } from '../upstream/server.js';
+
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint'] as const;
+
+/** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
+export interface GatewayCounters {
+  reloads: { ok: number; failed: number };
+  certificates: () => { listener: string; file: string; notAfter: Date }[];
+  drift: () => Map<string, number>;
+}
+
+/**
+ * Prometheus metrics, named in the spirit of HAProxy's exporter. Request counts per route,
+ * backend, server and status class are plain numbers bumped on the request path and turned into
+ * counters at scrape; durations go to pre-bound histogram children. Server states, queues,
+ * ejections, cluster health, reloads and certificate expiry are read from the runtime at scrape.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests = new Map<string, number[]>();
+  private readonly duration: Histogram<'backend' | 'server'>;
+  private readonly durationChildren = new Map<string, ReturnType<Histogram<'backend' | 'server'>['labels']>>();
+  private retries = new Map<string, number>();
+  private redispatches = new Map<string, number>();
+  private terminations = new Map<string, number>();
+
+  constructor(runtime: () => Runtime, counters: GatewayCounters) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'airgate_process_' });
+    this.duration = new Histogram({
+      name: 'airgate_request_duration_seconds',
+      help: 'Time from request arrival to the last response byte',
+      labelNames: ['backend', 'server'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+      registers: [r],
+    });
+    const requests = this.requests;
+    new Counter({
+      name: 'airgate_requests_total',
+      help: 'Requests answered, by route, backend, server and status class',
+      labelNames: ['route', 'backend', 'server', 'code'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [key, counts] of requests) {
+          const [route, backend, server] = key.split('\u0000') as [string, string, string];
+          counts.forEach((n, i) => n > 0 && this.inc({ route, backend, server, code: CLASSES[i]! }, n));
+        }
+      },
+    });
+    const mapCounter = (name: string, help: string, label: string, source: () => Map<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const [k, n] of source()) this.inc({ [label]: k }, n);
+        },
+      });
+    mapCounter('airgate_backend_retries_total', 'Retries to another server', 'backend', () => this.retries);
+    mapCounter('airgate_backend_redispatches_total', 'Sticky requests sent to another server because theirs was out of rotation', 'backend', () => this.redispatches);
+    mapCounter('airgate_request_terminations_total', 'Requests by termination state (ok, client-abort, upstream-timeout …)', 'termination', () => this.terminations);
+    const eachServer = (fn: (s: UpstreamServer, backend: string, now: number) => void) => {
+      for (const b of runtime().backends.values()) {
+        const now = b.clock.now();
+        for (const s of b.servers) fn(s, b.name, now);
+      }
+    };
+    new Gauge({
+      name: 'airgate_server_state',
+      help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint',
+      labelNames: ['backend', 'server', 'state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachServer((s, backend, now) => {
+          const st = s.status(now);
+          for (const state of STATES) this.set({ backend, server: s.name, state }, st === state ? 1 : 0);
+        });
+      },
+    });
+    new Gauge({
+      name: 'airgate_server_up',
+      help: '1 when the server takes new requests',
+      labelNames: ['backend', 'server'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachServer((s, backend, now) => this.set({ backend, server: s.name }, s.available(now) ? 1 : 0));
+      },
+    });
+    new Gauge({
+      name: 'airgate_server_inflight',
+      help: 'Requests in flight to the server',
+      labelNames: ['backend', 'server'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachServer((s, backend) => this.set({ backend, server: s.name }, s.inflight));
+      },
+    });
+    new Gauge({
+      name: 'airgate_server_weight',
+      help: 'Configured or operator-set weight',
+      labelNames: ['backend', 'server'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachServer((s, backend) => this.set({ backend, server: s.name }, s.weight));
+      },
+    });
+    new Counter({
+      name: 'airgate_server_ejections_total',
+      help: 'Outlier ejections (passive health)',
+      labelNames: ['backend', 'server'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachServer((s, backend) => this.inc({ backend, server: s.name }, s.totalEjections));
+      },
+    });
+    new Counter({
+      name: 'airgate_server_checks_total',
+      help: 'Active health checks by result',
+      labelNames: ['backend', 'server', 'result'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachServer((s, backend) => {
+          this.inc({ backend, server: s.name, result: 'pass' }, s.checks.pass);
+          this.inc({ backend, server: s.name, result: 'fail' }, s.checks.fail);
+        });
+      },
+    });
+    new Gauge({
+      name: 'airgate_backend_queue_length',
+      help: 'Requests waiting for a free server',
+      labelNames: ['backend'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const b of runtime().backends.values()) this.set({ backend: b.name }, b.queue.length);
+      },
+    });
+    new Gauge({
+      name: 'airgate_backend_cluster_degraded',
+      help: '1 when the metadatabase or scheduler is unhealthy on every server of the backend',
+      labelNames: ['backend'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const rt = runtime();
+        for (const b of rt.backends.values()) this.set({ backend: b.name }, rt.checker(b.name)?.clusterDegraded ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'airgate_backend_secret_key_drift',
+      help: '1 when Airflow nodes of the backend look like they use different secret_key values',
+      labelNames: ['backend'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const b of runtime().backends.values()) this.set({ backend: b.name }, counters.drift().has(b.name) ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'airgate_config_reloads_total',
+      help: 'Configuration reloads by result',
+      labelNames: ['result'],
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc({ result: 'success' }, counters.reloads.ok);
+        this.inc({ result: 'failure' }, counters.reloads.failed);
+      },
+    });
+    new Gauge({
+      name: 'airgate_tls_certificate_expiry_seconds',
+      help: 'Seconds until a served certificate expires',
+      labelNames: ['listener', 'file'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const c of counters.certificates()) this.set({ listener: c.listener, file: c.file }, Math.round((c.notAfter.getTime() - Date.now()) / 1000));
+      },
+    });
+  }
+
+  /** Request path: a few additions to plain numbers and one histogram observation. */
+  record(r: RequestRecord): void {
+    const key = `${r.route}\u0000${r.backend}\u0000${r.server}`;
+    let counts = this.requests.get(key);
+    if (!counts) this.requests.set(key, (counts = [0, 0, 0, 0, 0]));
+    const cls = Math.min(4, Math.max(0, Math.floor(r.status / 100) - 1));
+    counts[cls]!++;
+    if (r.retries > 0 && r.backend) this.retries.set(r.backend, (this.retries.get(r.backend) ?? 0) + r.retries);
+    if (r.termination !== 'ok') this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
+    if (r.backend) {
+      const hk = `${r.backend}\u0000${r.server}`;
+      let child = this.durationChildren.get(hk);
+      if (!child) this.durationChildren.set(hk, (child = this.duration.labels(r.backend, r.server)));
+      child.observe(r.totalMs / 1000);
+    }
+  }
+
+  redispatched(backend: string): void {
+    this.redispatches.set(backend, (this.redispatches.get(backend) ?? 0) + 1);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

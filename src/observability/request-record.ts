@@ -1,0 +1,55 @@
+import type { ErrorCode } from '../core/errors.js';
+
+/**
+ * Everything the access log, the metrics and the audit log want to know about one request,
+ * filled in along the request path (plain fields, no allocation beyond the object itself).
+ * Times are milliseconds from `start`; -1 means the phase did not happen.
+ */
+export class RequestRecord {
+  readonly start: number;
+  readonly time: number;
+  readonly id: string;
+  readonly method: string;
+  readonly path: string;
+  readonly client: string;
+  readonly listener: string;
+  route = '';
+  backend = '';
+  server = '';
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  retries = 0;
+  /** Until the request body was fully received (0 without a body). */
+  readMs = -1;
+  /** Waiting in the backend queue. */
+  queueMs = -1;
+  /** From sending to the pool until a connection carried the request (0 on a pooled connection). */
+  connectMs = -1;
+  /** Until the response headers arrived. */
+  headersMs = -1;
+  totalMs = -1;
+  /** Who ended the request and how: ok, client-abort, upstream-timeout, no-route … */
+  termination = 'ok';
+  user: string | undefined;
+  auth: string | undefined;
+  policy: string | undefined;
+  rule: string | undefined;
+  /** The audit action this request performs, if any (set when it is matched). */
+  audit: { action: string; resource: Record<string, string> } | undefined;
+
+  constructor(start: number, id: string, method: string, path: string, client: string, listener: string) {
+    this.start = start;
+    this.time = Date.now();
+    this.id = id;
+    this.method = method;
+    this.path = path;
+    this.client = client;
+    this.listener = listener;
+  }
+}
+
+/** `AIRGATE_ERR_UPSTREAM_TIMEOUT` → `upstream-timeout`. */
+export function terminationOf(code: ErrorCode): string {
+  return code.slice(12).toLowerCase().replace(/_/g, '-');
+}
