@@ -5,6 +5,7 @@ import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { serveCommand } from './serve.js';
 import { backendCommand } from './backend.js';
+import { statusCommand } from './status.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -42,5 +43,12 @@ program
   .requiredOption('--admin <url>', 'admin API URL, e.g. http://127.0.0.1:9090')
   .option('--token <token>', 'admin bearer token (default: $AIRGATE_ADMIN_TOKEN)')
   .action(backendCommand);
+
+program
+  .command('status')
+  .description('show every backend and server as a table (the dashboard in a terminal)')
+  .requiredOption('--admin <url>', 'admin API URL, e.g. http://127.0.0.1:9090')
+  .option('--token <token>', 'admin bearer token (default: $AIRGATE_ADMIN_TOKEN)')
+  .action(statusCommand);
 
 await program.parseAsync();
