@@ -78,6 +78,7 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
     ratio(results, 'undici-minimal', 'hello'),
     ratio(results, 'airgate', 'undici-minimal'),
     ratio(results, 'airgate-full', 'airgate'),
+    ratio(results, 'airgate-full', 'airgate-full-nolog'),
   ];
   const vsHello = ratios[0]?.value ?? null;
   return {

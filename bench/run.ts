@@ -198,11 +198,11 @@ async function main(): Promise<number> {
     const upstream = await startNginx('upstream-nginx', (paths, port) => nginxUpstreamConfig(paths, port));
     await checkHello(upstream.port, 'upstream nginx');
 
-    const startAirgate = async (name: string, makeConfig: (port: number, upstreamPort: number) => string): Promise<Started> => {
+    const startAirgate = async (name: string, makeConfig: (port: number, upstreamPort: number, logDir: string) => string): Promise<Started> => {
       const dir = mkdtempSync(join(tempRoot, `${name}-`));
       const port = await freePort();
       const conf = join(dir, 'airgate.yaml');
-      writeFileSync(conf, makeConfig(port, upstream.port));
+      writeFileSync(conf, makeConfig(port, upstream.port, dir));
       const proc = registry.start(name, process.execPath, [gatewayMain, 'serve', '-c', conf], { cwd: repoRoot });
       await waitForPort(proc, port);
       return { proc, port, stopAfter: true };
@@ -270,6 +270,13 @@ async function main(): Promise<number> {
         description: 'airgate with every feature switched on (peak-ewma, sticky, retries, outlier) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate-full', fullFeaturesConfig),
+      },
+      {
+        name: 'airgate-full-nolog',
+        cookie: BENCH_STICKY_COOKIE,
+        description: 'the full row without access and audit logs (the cost of logging)',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate-full-nolog', (port, upstreamPort) => fullFeaturesConfig(port, upstreamPort)),
       },
     ];
 

@@ -163,6 +163,7 @@ test('the HTTP/2 port also serves HTTP/1.1 (ALPN offers h2 and http/1.1)', async
   try {
     assert.equal((await handshake(s.port, { ca, servername: SERVERNAME, ALPNProtocols: ['h2', 'http/1.1'] })).alpnProtocol, 'h2');
     assert.equal((await handshake(s.port, { ca, servername: SERVERNAME, ALPNProtocols: ['http/1.1'] })).alpnProtocol, 'http/1.1');
+    assert.equal((await handshake(s.port, { ca, ALPNProtocols: ['h2', 'http/1.1'] })).alpnProtocol, 'h2', 'also without SNI');
     const res = await request(`https://127.0.0.1:${s.port}/_sim/echo`, { dispatcher: agent, method: 'POST', body: 'hello over 1.1' });
     assert.equal(res.statusCode, 200);
     const echo = (await res.body.json()) as Echo;

@@ -83,6 +83,9 @@ test('SNI picks the certificate whose SAN names the host; an unknown name gets t
     assert.equal(unknown.fingerprint256, fingerprintOf(a.cert));
     const tooDeep = await handshake(port, { servername: 'y.x.b.example.test', ...noName });
     assert.equal(tooDeep.fingerprint256, fingerprintOf(a.cert), 'a wildcard covers one label only');
+    // No SNI at all (https://127.0.0.1/…, probes by IP): the default certificate too. Its SAN has IP:127.0.0.1.
+    const noSni = await handshake(port, { ca });
+    assert.equal(noSni.fingerprint256, fingerprintOf(a.cert));
   } finally {
     await gw.gateway.stop(0);
     await Promise.all(sims.map((s) => s.stop()));
@@ -142,6 +145,7 @@ test('a certificate replaced on disk serves new connections; a keep-alive connec
     const fresh = await handshake(port, opts);
     assert.notEqual(fresh.serialNumber, old.serialNumber);
     assert.match(fresh.subjectaltname, /DNS:rot\.example\.test/);
+    assert.equal((await handshake(port, { ca })).fingerprint256, nextFingerprint, 'clients without SNI get the new certificate too');
     assert.ok(messages(gw.logs, 'TLS certificates loaded').length >= 1, 'the reload is logged');
     assert.equal(messages(gw.logs, REFUSED).length, 0);
 
@@ -180,6 +184,7 @@ test('with watch: false, a reload (config unchanged, files changed) installs the
     assert.equal(gateway.port(), port, 'the listener kept its socket');
     const fresh = await handshake(port, opts);
     assert.equal(fresh.fingerprint256, fingerprintOf(next.cert));
+    assert.equal((await handshake(port, { ca })).fingerprint256, fresh.fingerprint256, 'clients without SNI get the new certificate too');
     assert.notEqual(fresh.serialNumber, old.serialNumber);
     const agent = new Agent({ connect: opts });
     try {
@@ -224,6 +229,7 @@ test('a broken replacement is refused and logged with the file; the previous cer
     assert.ok((garbage.reason as string).includes(live.cert), `the reason names the certificate file: ${String(garbage.reason)}`);
     assert.match(garbage.reason as string, /not a PEM certificate/);
     assert.equal((await handshake(port, opts)).fingerprint256, original, 'the previous certificate is still served');
+    assert.equal((await handshake(port, { ca })).fingerprint256, original, 'also to clients without SNI');
     const agent = new Agent({ connect: opts });
     try {
       const res = await request(`https://127.0.0.1:${port}/_sim/echo`, { dispatcher: agent });

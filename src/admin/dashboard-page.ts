@@ -10,10 +10,10 @@ export const DASHBOARD_HTML = `<!doctype html>
 :root{--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--muted:#6b7280;--line:#e5e7eb;--up:#15803d;--warn:#b45309;--down:#b91c1c;--off:#4b5563}
 *{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;background:var(--bg);color:var(--ink)}
 header{display:flex;align-items:baseline;gap:1rem;padding:.8rem 1.2rem;background:#111827;color:#fff}header h1{font-size:1.1rem;margin:0}
-header .muted{color:#9ca3af}main{padding:1rem 1.2rem;display:grid;grid-template-columns:minmax(0,3fr) minmax(260px,1fr);gap:1rem}
+header .muted{color:#9ca3af}main{padding:1rem 1.2rem;display:grid;grid-template-columns:minmax(0,1fr) 280px;gap:1rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem;margin-bottom:1rem}
 .card h2{font-size:1rem;margin:0 0 .5rem;display:flex;gap:.6rem;align-items:center}
-table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.35rem .4rem;border-bottom:1px solid var(--line);white-space:nowrap}
+table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.35rem .4rem;border-bottom:1px solid var(--line)}td{white-space:nowrap}.card[data-backend]{overflow-x:auto}
 th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:999px;font-size:12px;font-weight:600;color:#fff}
 .s-up{background:var(--up)}.s-degraded,.s-drain,.s-ejected{background:var(--warn)}.s-down{background:var(--down)}.s-maint{background:var(--off)}
@@ -28,7 +28,7 @@ li{padding:.3rem 0;border-bottom:1px solid var(--line);font-size:13px}li time{co
 <script>
 const history = new Map(); // server id -> [{t, served, failed}]
 const spark = (points, color) => {
-  const w = 120, h = 28, max = Math.max(1, ...points);
+  const w = 90, h = 26, max = Math.max(1, ...points);
   const d = points.map((v, i) => (i ? 'L' : 'M') + (i * w / Math.max(1, points.length - 1)).toFixed(1) + ' ' + (h - 2 - v / max * (h - 4)).toFixed(1)).join(' ');
   return '<svg width="' + w + '" height="' + h + '" role="img"><path d="' + d + '" fill="none" stroke="' + color + '" stroke-width="1.5"/></svg>';
 };

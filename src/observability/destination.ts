@@ -2,9 +2,48 @@ import { pino } from 'pino';
 
 export type Destination = ReturnType<typeof pino.destination>;
 
-/** A pino destination: asynchronous writes (off the request path), reopenable for logrotate. */
+/** A pino destination for request logs: asynchronous writes, reopenable for logrotate. */
 export function openDestination(dest: string): Destination {
-  if (dest === 'stdout') return pino.destination({ dest: 1, sync: false });
-  if (dest === 'stderr') return pino.destination({ dest: 2, sync: false });
-  return pino.destination({ dest, sync: false, mkdir: true });
+  const target = dest === 'stdout' ? 1 : dest === 'stderr' ? 2 : dest;
+  return pino.destination({ dest: target, sync: false, mkdir: typeof target === 'string' });
+}
+
+const BATCH_CHARS = 8_192;
+const FLUSH_MS = 200;
+
+/**
+ * Lines gathered and handed to the destination in batches (about 8 KB, or every 200 ms), so a
+ * busy gateway makes one write per few dozen requests and the request path only appends a
+ * string to an array.
+ */
+export class LineBatcher {
+  private pending: string[] = [];
+  private chars = 0;
+  private readonly destination: Destination;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(destination: Destination) {
+    this.destination = destination;
+    this.timer = setInterval(() => this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  push(line: string): void {
+    this.pending.push(line);
+    this.chars += line.length;
+    if (this.chars >= BATCH_CHARS) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.chars = 0;
+    this.destination.write(text);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
 }

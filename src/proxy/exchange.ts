@@ -77,6 +77,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   private finished = false;
   private clientGone = false;
   private dispatchedAt = 0;
+  /** The status the current attempt's server answered (0 before its headers). */
+  private upstreamStatus = 0;
   private queuedAt = -1;
   /** Look at the first body chunk of this answer for Airflow's secret-key mismatch messages. */
   private inspectBody = false;
@@ -118,6 +120,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     record.server = server.name;
     record.retries = this.retries;
     this.dispatchedAt = now;
+    this.upstreamStatus = 0;
     this.server = server;
     server.inflight++;
     this.attemptOpen = true;
@@ -162,6 +165,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (statusCode < 200) return true; // informational answers are not relayed
     const server = this.server!;
     const record = this.init.record;
+    this.upstreamStatus = statusCode;
     record.headersMs = performance.now() - record.start;
     this.backend.balancer.observe?.(server, this.backend.clock.now() - this.attemptStart);
     if (statusCode >= 500) {
@@ -201,14 +205,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onComplete(trailers: string[] | null): void {
-    this.endAttempt();
+    this.endAttempt(this.upstreamStatus);
     if (trailers && trailers.length > 0) this.res.addTrailers(trailersObject(trailers));
     this.res.end();
     this.finish();
   }
 
   onError(err: Error): void {
-    this.endAttempt();
+    // An attempt that failed before (or instead of) an answer counts as a failure of its server,
+    // unless the client went away or the request was already over.
+    this.endAttempt(this.finished || this.clientGone ? 0 : err === RETRY_ON_STATUS ? this.upstreamStatus : this.upstreamStatus || 502);
     if (this.finished || this.clientGone) return;
     if (err === RETRY_ON_STATUS) {
       if (!this.retry()) this.fail('AIRGATE_ERR_NO_SERVER'); // only if the alternative vanished meanwhile
@@ -288,17 +294,20 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   clientClosed(): void {
-    this.clientGone = !this.res.writableFinished;
+    // An unfinished exchange means the client left early. `writableFinished` alone is not enough:
+    // an HTTP/2 response whose stream the client reset reports it as true.
+    this.clientGone = !this.finished || !this.res.writableFinished;
     if (this.clientGone) this.abort(new Error('client closed the connection'));
     this.finish();
     this.init.record.retries = this.retries;
     this.init.owner.ended(this.init.record, this.res);
   }
 
-  private endAttempt(): void {
+  /** `status`: the upstream's answer for status pages (0: not the server's doing, not counted). */
+  private endAttempt(status: number): void {
     if (!this.attemptOpen) return;
     this.attemptOpen = false;
-    this.server!.observe(performance.now() - this.dispatchedAt, this.res.statusCode);
+    if (status > 0) this.server!.observe(performance.now() - this.dispatchedAt, status);
     this.backend.release(this.server!);
   }
 

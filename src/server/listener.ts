@@ -30,7 +30,14 @@ export interface ListenerHost {
 }
 
 const kPeer = Symbol('airgate.peer');
-type PeerSocket = Socket & { [kPeer]?: string };
+/** `_parent`: the TCP socket a server-side TLS socket wraps (where the PROXY header's source is kept). */
+type PeerSocket = Socket & { [kPeer]?: string; _parent?: PeerSocket };
+
+/** The PROXY header's source for a connection, also when TLS (or HTTP/2 over TLS) runs on top of it. */
+function proxiedSource(socket: Socket): string | undefined {
+  const s = socket as PeerSocket;
+  return s[kPeer] ?? s._parent?.[kPeer];
+}
 
 const kListener = Symbol('airgate.listener');
 const kRecord = Symbol('airgate.record');
@@ -136,8 +143,7 @@ export class Listener {
    * is one) unless the peer is a trusted proxy, whose X-Forwarded-For is then believed.
    */
   private facts(req: IncomingMessage, requestId: string, upstreamHost: string | undefined, upgrading: boolean): ForwardFacts {
-    const socket = req.socket as PeerSocket;
-    const peer = socket[kPeer] ?? clientAddress(req);
+    const peer = proxiedSource(req.socket) ?? clientAddress(req);
     const trusted = this.host.runtime.trusted;
     const trustXff = trusted.trusts(peer);
     let client = peer;
@@ -212,7 +218,7 @@ export class Listener {
     }
     const code = CLIENT_ERRORS[err.code ?? ''] ?? 'AIRGATE_ERR_BAD_REQUEST';
     const requestId = requestIdFor(undefined);
-    this.host.logger.debug({ err: { code: err.code, message: err.message }, requestId, client: socket.remoteAddress }, 'rejected malformed request');
+    this.host.logger.debug({ err: { code: err.code, message: err.message }, requestId, client: proxiedSource(socket) ?? socket.remoteAddress }, 'rejected malformed request');
     socket.end(rawErrorResponse(code, requestId));
   }
 

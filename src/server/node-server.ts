@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { CertificateStore } from './tls/certificate-store.js';
@@ -32,13 +33,9 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
   const sockets = new Set<Socket>();
   if (!config.tls) return { server: createHttpServer(httpOptions), certs: undefined, sessions, sockets };
   const certs = new CertificateStore(config.name, config.tls, logger);
-  const tlsOptions = {
-    SNICallback: certs.sniCallback,
-    secureContext: certs.defaultContext,
-    minVersion: config.tls.min_version,
-    ciphers: config.tls.ciphers,
-    honorCipherOrder: true,
-  };
+  const contextOptions = { minVersion: config.tls.min_version, ciphers: config.tls.ciphers, honorCipherOrder: true };
+  // The default certificate goes in the server's own options: clients that send no SNI name never reach SNICallback.
+  const tlsOptions = { SNICallback: certs.sniCallback, ...contextOptions, ...certs.defaultPem };
   let server: NodeServer;
   if (config.http2) {
     const h2 = createSecureServer({ ...tlsOptions, allowHTTP1: true, maxSessionMemory: 32, settings: { maxConcurrentStreams: 256 } });
@@ -52,6 +49,7 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
   } else {
     server = createHttpsServer({ ...tlsOptions, ...httpOptions }) as unknown as HttpServer;
   }
+  certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });
   server.on('secureConnection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_MAX = 107;
@@ -42,8 +42,14 @@ export function parseProxyHeader(data: Buffer): ProxyHeader | undefined {
   const parts = line.split(' ');
   if (parts[0] !== 'PROXY') fail('missing PROXY header');
   if (parts[1] === 'UNKNOWN') return { source: undefined, rest };
-  if ((parts[1] !== 'TCP4' && parts[1] !== 'TCP6') || parts.length !== 6) fail(`malformed PROXY v1 header: ${line}`);
+  const family = parts[1] === 'TCP4' ? 4 : parts[1] === 'TCP6' ? 6 : 0;
+  // The source becomes the client address (and X-Forwarded-For): only a real address of the stated family.
+  if (!family || parts.length !== 6 || isIP(parts[2]!) !== family || isIP(parts[3]!) !== family || !isPort(parts[4]!) || !isPort(parts[5]!)) fail(`malformed PROXY v1 header: ${line}`);
   return { source: parts[2], rest };
+}
+
+function isPort(text: string): boolean {
+  return /^\d{1,5}$/.test(text) && Number(text) <= 65_535;
 }
 
 function fail(message: string): never {

@@ -9,6 +9,7 @@ interface Loaded {
   context: SecureContext;
   notAfter: Date;
   file: string;
+  pem: { cert: string; key: string };
 }
 
 /**
@@ -28,6 +29,8 @@ export class CertificateStore {
   private tls: NonNullable<ListenerConfig['tls']>;
   private readonly logger: Logger;
   private readonly listener: string;
+  /** Called after a new set is installed (the server rebuilds its context for clients without SNI). */
+  onChange: (() => void) | undefined;
 
   constructor(listener: string, tls: NonNullable<ListenerConfig['tls']>, logger: Logger) {
     this.listener = listener;
@@ -54,6 +57,15 @@ export class CertificateStore {
   /** The default context (first certificate), for the server's own options. */
   get defaultContext(): SecureContext {
     return this.fallback;
+  }
+
+  /**
+   * The default certificate and key as PEM. Node's TLS server ignores a `secureContext` option and
+   * calls SNICallback only when the client sends a name, so clients without SNI (an IP address in
+   * the URL) are served from the server's own `cert`/`key` options, kept in step through `onChange`.
+   */
+  get defaultPem(): { cert: string; key: string } {
+    return this.loaded[0]!.pem;
   }
 
   /** Certificates in service with their names and expiry (status pages, metrics). */
@@ -94,7 +106,7 @@ export class CertificateStore {
         .map((s) => s.slice(4).toLowerCase());
       const notAfter = new Date(x509.validTo);
       if (notAfter.getTime() < Date.now()) throw new Error(`${cert} expired on ${notAfter.toISOString()}`);
-      return { names, context, notAfter, file: cert };
+      return { names, context, notAfter, file: cert, pem: { cert: certPem, key: keyPem } };
     });
   }
 
@@ -111,6 +123,7 @@ export class CertificateStore {
     this.wildcard = wildcard;
     this.fallback = set[0]!.context;
     this.loaded = set;
+    this.onChange?.();
   }
 
   /** Read the files again (optionally with a new config); keep the old set on any error. */
