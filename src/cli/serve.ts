@@ -24,8 +24,13 @@ export async function runGateway(config: AirgateConfig, configFile?: string): Pr
   const gateway = new Gateway(config, { configFile });
   await gateway.start();
   stopOnSignals(() => gateway.stop());
-  // SIGHUP: reload the configuration file (errors are logged; the running config stays).
-  process.on('SIGHUP', () => void gateway.reload());
+  // SIGHUP: reopen log files (logrotate) and reload the configuration file (errors are logged; the running config stays).
+  process.on('SIGHUP', () => {
+    gateway.observer.reopen();
+    void gateway.reload();
+  });
+  // SIGUSR1: reopen log files only.
+  process.on('SIGUSR1', () => gateway.observer.reopen());
   return gateway;
 }
 

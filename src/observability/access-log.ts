@@ -56,6 +56,8 @@ export class AccessLog {
   private readonly destination: Destination;
   private readonly batch: LineBatcher;
   private readonly ownDestination: boolean;
+  /** Only files can be reopened (stdout and stderr stay as they are). */
+  private readonly isFile: boolean;
   private readonly getters: [string, (r: RequestRecord) => unknown, boolean][];
   private readonly sample: number;
   private readonly random: Random;
@@ -64,6 +66,7 @@ export class AccessLog {
   constructor(cfg: AirgateConfig['access_log'], random: Random, destination?: Destination) {
     this.destination = destination ?? openDestination(cfg.destination);
     this.ownDestination = destination === undefined;
+    this.isFile = this.ownDestination && cfg.destination.startsWith('/');
     this.batch = new LineBatcher(this.destination);
     this.getters = cfg.fields.map((f) => [`,"${f}":`, f === 'path' ? (r: RequestRecord) => this.redactPath(r.path) : GETTERS[f], FREE_TEXT.has(f)]);
     this.sample = cfg.sample;
@@ -90,7 +93,7 @@ export class AccessLog {
 
   /** logrotate: reopen the file. */
   reopen(): void {
-    if (this.ownDestination) this.destination.reopen();
+    if (this.isFile) this.destination.reopen();
   }
 
   close(): void {

@@ -71,10 +71,13 @@ export class AuditLog {
   private readonly logger: Logger;
   private readonly destination: Destination;
   private readonly ownDestination: boolean;
+  /** Only files can be reopened (stdout and stderr stay as they are). */
+  private readonly isFile: boolean;
 
   constructor(cfg: AirgateConfig['audit_log'], destination?: Destination) {
     this.destination = destination ?? openDestination(cfg.destination);
     this.ownDestination = destination === undefined;
+    this.isFile = this.ownDestination && cfg.destination.startsWith('/');
     this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, this.destination);
   }
 
@@ -98,7 +101,7 @@ export class AuditLog {
   }
 
   reopen(): void {
-    if (this.ownDestination) this.destination.reopen();
+    if (this.isFile) this.destination.reopen();
   }
 
   close(): void {
