@@ -6,7 +6,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { parseProxyHeader } from '../src/server/proxy-protocol.js';
 import type { SimulatedAirflow } from '../src/sim/airflow-sim.js';
-import { basicYaml, client, startGateway, startSims, type LogCapture } from './helpers/gateway.js';
+import { pino } from 'pino';
+import { loadConfigText } from '../src/config/load.js';
+import { Gateway } from '../src/server/gateway.js';
+import type { Destination } from '../src/observability/destination.js';
+import { basicYaml, client, LogCapture, startGateway, startSims } from './helpers/gateway.js';
 import { headerOf, rawExchange, statusOf } from './helpers/raw.js';
 import { TestPki } from './helpers/certs.js';
 import { waitFor } from './helpers/wait.js';
@@ -63,6 +67,22 @@ function logged(logs: LogCapture, msg: string): Record<string, unknown>[] {
   return logs.lines.filter((l) => l.msg === msg);
 }
 
+/** A gateway whose access log (one line per request, with the client address) is captured too. */
+async function startWithAccessLog(yaml: string): Promise<{ gateway: Gateway; logs: LogCapture; access: LogCapture }> {
+  const logs = new LogCapture();
+  const access = new LogCapture();
+  const gateway = new Gateway(loadConfigText(yaml, 'test.yaml'), { logger: pino({ level: 'debug' }, logs), observer: { accessDestination: access as unknown as Destination, auditDestination: new LogCapture() as unknown as Destination } });
+  await gateway.start();
+  return { gateway, logs, access };
+}
+
+/** The access-log client of the request that got `requestId`. */
+async function accessClient(access: LogCapture, requestId: string | undefined): Promise<unknown> {
+  assert.ok(requestId, 'the answer has an x-request-id');
+  await waitFor(() => access.lines.some((l) => l.request_id === requestId), `the access line of ${requestId}`);
+  return access.lines.find((l) => l.request_id === requestId)!.client;
+}
+
 let sims: SimulatedAirflow[];
 let pki: TestPki;
 
@@ -78,7 +98,7 @@ after(async () => {
 const PROXIED = { listener: '    proxy_protocol: true', backend: '    health: { enabled: false }', top: 'trusted_proxies: [127.0.0.0/8]' };
 
 test('PROXY v1, v2 (IPv4), v2 (IPv6) and v2 LOCAL from a trusted balancer: the address it names is the client', async () => {
-  const gw = await startGateway(basicYaml(sims, PROXIED));
+  const gw = await startWithAccessLog(basicYaml(sims, PROXIED));
   try {
     const port = gw.gateway.port();
     const cases: [string, Buffer, string][] = [
@@ -94,6 +114,8 @@ test('PROXY v1, v2 (IPv4), v2 (IPv6) and v2 LOCAL from a trusted balancer: the a
       assert.equal(statusOf(raw), 200, `${name}: ${raw.slice(0, 200)}`);
       const echo = bodyOf(raw);
       assert.equal(echo.headers['x-forwarded-for'], client === '127.0.0.1' ? '192.0.2.66, 127.0.0.1' : client, `${name}: X-Forwarded-For`);
+      // The access log names the real client: the PROXY source, or for LOCAL what the trusted balancer's X-Forwarded-For says.
+      assert.equal(await accessClient(gw.access, headerOf(raw, 'x-request-id')), client === '127.0.0.1' ? '192.0.2.66' : client, `${name}: access log client`);
     }
     assert.equal(logged(gw.logs, 'bad PROXY protocol header').length, 0);
   } finally {
@@ -122,7 +144,7 @@ test('PROXY protocol: every request of a keep-alive connection carries the addre
 test('PROXY protocol in front of TLS and HTTP/2 listeners: the header comes before the handshake, its source is the client', async () => {
   const pair = pki.issue('proxied-tls', ['proxied.example.test']);
   const ca = pki.read(pki.caCert);
-  const gw = await startGateway(basicYaml(sims, { ...PROXIED, listener: `    proxy_protocol: true\n    http2: true\n    tls:\n      certificates:\n        - { cert: ${pair.cert}, key: ${pair.key} }` }));
+  const gw = await startWithAccessLog(basicYaml(sims, { ...PROXIED, listener: `    proxy_protocol: true\n    http2: true\n    tls:\n      certificates:\n        - { cert: ${pair.cert}, key: ${pair.key} }` }));
   const port = gw.gateway.port();
   /** A TCP connection that sends the PROXY header, then speaks TLS on it. */
   const proxiedTcp = async (source: string) => {
@@ -147,6 +169,7 @@ test('PROXY protocol in front of TLS and HTTP/2 listeners: the header comes befo
     const echo = bodyOf(raw);
     assert.equal(echo.headers['x-forwarded-proto'], 'https');
     assert.equal(echo.headers['x-forwarded-for'], '203.0.113.99');
+    assert.equal(await accessClient(gw.access, headerOf(raw, 'x-request-id')), '203.0.113.99');
 
     // HTTP/2 on a proxied connection.
     const tcp2 = await proxiedTcp('203.0.113.100');
@@ -160,6 +183,7 @@ test('PROXY protocol in front of TLS and HTTP/2 listeners: the header comes befo
     const echo2 = JSON.parse(body) as Echo;
     assert.equal(echo2.headers['x-forwarded-proto'], 'https');
     assert.equal(echo2.headers['x-forwarded-for'], '203.0.113.100');
+    assert.equal(await accessClient(gw.access, headers['x-request-id'] as string), '203.0.113.100');
   } finally {
     session?.destroy();
     await gw.gateway.stop(0);

@@ -37,14 +37,19 @@ test('SIGTERM: in-flight requests finish, idle connections close, new connection
     const body = res.body.text();
     gw.child.kill('SIGTERM');
     await idle.closed; // the idle keep-alive connection is closed by the gateway
-    const refused = await new Promise<string>((resolve) => {
-      const s = connect(gw.port, '127.0.0.1');
-      s.on('connect', () => {
-        s.destroy();
-        resolve('connected');
+    await waitFor(() => gw.stdout().includes('airgate stopping'), 'the gateway to start stopping');
+    const attempt = () =>
+      new Promise<string>((resolve) => {
+        const s = connect(gw.port, '127.0.0.1');
+        s.on('connect', () => {
+          s.destroy();
+          resolve('connected');
+        });
+        s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
       });
-      s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-    });
+    let refused = await attempt();
+    const deadline = Date.now() + 2000;
+    while (refused !== 'ECONNREFUSED' && Date.now() < deadline) refused = await attempt();
     assert.equal(refused, 'ECONNREFUSED', `the listener still accepted after SIGTERM; gateway output:\n${gw.stdout()}`);
     assert.equal(gw.child.exitCode, null, 'still running while a request is in flight');
     sims[0]!.streamer.next(); // let the in-flight stream finish

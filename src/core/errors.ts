@@ -10,6 +10,7 @@ export const ERRORS = {
   AIRGATE_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request Header Fields Too Large', detail: 'The request headers are too large.' },
   AIRGATE_ERR_UPSTREAM_CONNECT: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server refused the connection.' },
   AIRGATE_ERR_UPSTREAM_RESET: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server closed the connection before answering.' },
+  AIRGATE_ERR_UPSTREAM_TLS: { status: 502, title: 'Bad Gateway', detail: 'The TLS connection to the Airflow server failed (certificate not trusted, name mismatch, or client certificate refused).' },
   AIRGATE_ERR_UPSTREAM_PROTOCOL: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server sent an invalid response.' },
   AIRGATE_ERR_NO_SERVER: { status: 503, title: 'Service Unavailable', detail: 'No Airflow server is available for this route.' },
   AIRGATE_ERR_QUEUE_FULL: { status: 503, title: 'Service Unavailable', detail: 'Every Airflow server is busy and the queue is full.' },
@@ -45,6 +46,19 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
     case 'EADDRNOTAVAIL':
     case 'EAI_AGAIN':
       return 'AIRGATE_ERR_UPSTREAM_CONNECT';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
+    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
+    case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
+      return 'AIRGATE_ERR_UPSTREAM_TLS';
     case 'UND_ERR_CONNECT_TIMEOUT':
       return 'AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT';
     case 'UND_ERR_HEADERS_TIMEOUT':

@@ -32,6 +32,8 @@ export function errorHtml(code: ErrorCode, requestId: string, detail?: string): 
 export interface ErrorExtras {
   detail?: string;
   retryAfterSeconds?: number;
+  /** Strict-Transport-Security value of the listener, if it sets one. */
+  hsts?: string | undefined;
 }
 
 /** Answer `res` with the gateway error `code`; when the response has already started, cut it. */
@@ -50,6 +52,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, code: Error
     'x-request-id': requestId,
   };
   const status = ERRORS[code].status;
+  if (extras?.hsts) headers['strict-transport-security'] = extras.hsts;
   if (extras?.retryAfterSeconds !== undefined) headers['retry-after'] = extras.retryAfterSeconds;
   else if (status === 503) headers['retry-after'] = 5;
   res.writeHead(status, headers);

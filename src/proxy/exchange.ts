@@ -279,7 +279,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (this.finished) return;
     this.init.record.termination = terminationOf(code);
     this.finish();
-    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? { retryAfterSeconds: Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) } : undefined);
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.init.hsts, retryAfterSeconds: code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) : undefined });
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */
@@ -297,6 +297,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     // An unfinished exchange means the client left early. `writableFinished` alone is not enough:
     // an HTTP/2 response whose stream the client reset reports it as true.
     this.clientGone = !this.finished || !this.res.writableFinished;
+    if (this.clientGone && this.init.record.termination === 'ok') this.init.record.termination = 'client-abort';
     if (this.clientGone) this.abort(new Error('client closed the connection'));
     this.finish();
     this.init.record.retries = this.retries;

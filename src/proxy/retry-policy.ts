@@ -27,6 +27,7 @@ export function conditionOf(code: ErrorCode): RetryCondition | undefined {
   switch (code) {
     case 'AIRGATE_ERR_UPSTREAM_CONNECT':
     case 'AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT':
+    case 'AIRGATE_ERR_UPSTREAM_TLS':
       return 'connect-failure';
     case 'AIRGATE_ERR_UPSTREAM_RESET':
     case 'AIRGATE_ERR_UPSTREAM_PROTOCOL':

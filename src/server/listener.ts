@@ -231,11 +231,11 @@ export class Listener {
     const path = target.split('?')[0];
     if (path === '/_airgate/health') {
       const body = JSON.stringify({ status: this.host.draining ? 'stopping' : 'ok' });
-      res.writeHead(this.host.draining ? 503 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-request-id': requestId });
+      res.writeHead(this.host.draining ? 503 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-request-id': requestId, ...(this.hsts ? { 'strict-transport-security': this.hsts } : {}) });
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId);
+    sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId, { hsts: this.hsts });
   }
 
   /** A gateway-made answer before any upstream work; the request ends when the response closes. */
@@ -244,7 +244,7 @@ export class Listener {
     (res as TaggedResponse)[kRecord] = record;
     res.on('close', onResponseClose);
     record.termination = terminationOf(code);
-    sendError(req, res, code, record.id, extras);
+    sendError(req, res, code, record.id, { ...extras, hsts: this.hsts });
   }
 
   /** Called once per finished request, when its response has closed. */
