@@ -5,6 +5,7 @@ import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-
 import { healthKeys } from './health-schema.js';
 import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 import { observabilityKeys } from './observability-schema.js';
+import { authSchema, routeAuth } from './auth-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -90,6 +91,7 @@ const routeSchema = z.strictObject({
   path: z.string().regex(/^\/[^\s?#]*$/, { message: 'expected a path prefix starting with "/" (no query or fragment)' }),
   backend: z.string(),
   preserve_host: z.boolean().default(true),
+  auth: routeAuth,
   ...routeRetryKeys,
   timeouts: z
     .strictObject({
@@ -111,6 +113,7 @@ export const configSchema = z
     /** Peers whose X-Forwarded-For (and PROXY protocol header) are believed. Everyone else's are replaced. */
     trusted_proxies: z.array(cidr).default([]),
     ...observabilityKeys,
+    auth: authSchema,
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -166,6 +169,8 @@ export const configSchema = z
     }
     const routeKeys = new Map<string, number>();
     cfg.routes.forEach((r, i) => {
+      if (r.auth === 'sso' && !(cfg.auth?.oidc && cfg.auth.session)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth'], message: 'auth: sso needs auth.oidc and auth.session' });
+      if (r.auth === 'bearer' && !cfg.auth?.bearer.length) ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth'], message: 'auth: bearer needs at least one auth.bearer issuer' });
       if (!(r.backend in cfg.backends)) {
         ctx.addIssue({ code: 'custom', path: ['routes', i, 'backend'], message: `expected the name of a backend (${Object.keys(cfg.backends).join(', ') || 'none defined'}), found "${r.backend}"`, params: { candidates: Object.keys(cfg.backends) } });
       }

@@ -5,6 +5,8 @@
  */
 export const ERRORS = {
   AIRGATE_ERR_BAD_REQUEST: { status: 400, title: 'Bad Request', detail: 'The request is malformed and was not forwarded.' },
+  AIRGATE_ERR_UNAUTHENTICATED: { status: 401, title: 'Unauthorized', detail: 'Sign in first: this route needs a session or a bearer token.' },
+  AIRGATE_ERR_LOGIN_FAILED: { status: 401, title: 'Unauthorized', detail: 'The login could not be completed.' },
   AIRGATE_ERR_NO_ROUTE: { status: 404, title: 'Not Found', detail: 'No route of this gateway matches the request.' },
   AIRGATE_ERR_CLIENT_TIMEOUT: { status: 408, title: 'Request Timeout', detail: 'The request headers did not arrive in time.' },
   AIRGATE_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request Header Fields Too Large', detail: 'The request headers are too large.' },

@@ -34,6 +34,8 @@ export interface ErrorExtras {
   retryAfterSeconds?: number;
   /** Strict-Transport-Security value of the listener, if it sets one. */
   hsts?: string | undefined;
+  /** A WWW-Authenticate challenge (401s). */
+  challenge?: string | undefined;
 }
 
 /** Answer `res` with the gateway error `code`; when the response has already started, cut it. */
@@ -53,6 +55,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, code: Error
   };
   const status = ERRORS[code].status;
   if (extras?.hsts) headers['strict-transport-security'] = extras.hsts;
+  if (extras?.challenge) headers['www-authenticate'] = extras.challenge;
   if (extras?.retryAfterSeconds !== undefined) headers['retry-after'] = extras.retryAfterSeconds;
   else if (status === 503) headers['retry-after'] = 5;
   res.writeHead(status, headers);

@@ -48,6 +48,8 @@ export interface ExchangeInit {
   hsts: string | undefined;
   /** HTTP/2 client: no reason phrase on the status line. */
   http2: boolean;
+  /** A renewed session cookie for the client. */
+  setCookie: string | undefined;
   logger: Logger;
   owner: ExchangeOwner;
 }
@@ -187,6 +189,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (statusCode === 400) this.inspectBody = true;
     else if (this.init.sessionKey !== undefined) this.watchSession(statusCode, headers, server);
     if (this.init.hsts) headers.push('strict-transport-security', this.init.hsts);
+    if (this.init.setCookie) headers.push('set-cookie', this.init.setCookie);
     if (statusText && !this.init.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;

@@ -72,6 +72,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: strin
     sessionKey: cookies !== undefined && cookies.includes('session=') ? cookieValue(cookies, 'session=')?.slice(0, 48) : undefined,
     hsts: facts.hsts,
     http2: facts.http2,
+    setCookie: facts.setCookie,
     logger,
     owner,
   });

@@ -32,6 +32,14 @@ export interface ForwardFacts {
   hsts: string | undefined;
   /** The client speaks HTTP/2 (no status text, no connection-specific headers). */
   http2: boolean;
+  /** Identity headers airgate sets; any client-sent copy is removed (lower-case names). */
+  strip: ReadonlySet<string>;
+  /** airgate's own cookies, removed from the Cookie header sent to Airflow (`name=` prefixes). */
+  ownCookies: readonly string[];
+  /** Headers to add (the verified identity and its signed assertion), flat `[name, value, …]`. */
+  identity: string[] | undefined;
+  /** A Set-Cookie for the client (a renewed session). */
+  setCookie: string | undefined;
   proto: 'http' | 'https';
   port: string;
   /** The Host to send upstream when the route does not preserve the client's. */
@@ -63,6 +71,12 @@ export function upstreamRequestHeaders(req: IncomingMessage, f: ForwardFacts): s
       continue;
     }
     const lname = name.toLowerCase();
+    if (f.strip.has(lname)) continue;
+    if (lname === 'cookie' && raw[i + 1]!.includes('airgate')) {
+      const kept = withoutOwnCookies(raw[i + 1]!, f.ownCookies);
+      if (kept) out.push(name, kept);
+      continue;
+    }
     if (GATEWAY_SET.has(lname)) {
       if (lname === 'x-forwarded-for') {
         if (f.trustXff) xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
@@ -77,7 +91,20 @@ export function upstreamRequestHeaders(req: IncomingMessage, f: ForwardFacts): s
   out.push('x-forwarded-for', xff === undefined ? f.peer : `${xff}, ${f.peer}`);
   out.push('x-forwarded-proto', f.proto, 'x-forwarded-port', f.port, 'x-request-id', f.requestId);
   if (host !== undefined) out.push('x-forwarded-host', host);
+  if (f.identity) for (let i = 0; i < f.identity.length; i++) out.push(f.identity[i]!);
   return out;
+}
+
+/** A Cookie header without airgate's own cookies (they never reach Airflow). */
+function withoutOwnCookies(header: string, own: readonly string[]): string {
+  return header
+    .split(';')
+    .filter((part) => {
+      const p = part.trim();
+      return !own.some((prefix) => p.startsWith(prefix));
+    })
+    .join(';')
+    .trim();
 }
 
 /**

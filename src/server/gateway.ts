@@ -7,6 +7,7 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
+import { Authenticator } from '../auth/authenticator.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -48,6 +49,8 @@ export class Gateway implements ListenerHost {
   }
 
   async start(): Promise<void> {
+    const authCfg = this.runtime.config.auth;
+    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger);
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -112,6 +115,7 @@ export class Gateway implements ListenerHost {
     let next: Runtime;
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
+      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, old.auth);
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);

@@ -18,6 +18,8 @@ import { readProxyHeader } from './proxy-protocol.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { RequestRecord, terminationOf } from '../observability/request-record.js';
 import type { Observer } from '../observability/observer.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { CompiledRoute } from './router.js';
 
 /** What a listener needs from the gateway that owns it. */
 export interface ListenerHost {
@@ -151,7 +153,8 @@ export class Listener {
       const xff = rawHeader(req, 'x-forwarded-for');
       if (xff) client = trusted.clientFrom(xff, peer);
     }
-    return { requestId, clientAddress: client, peer, trustXff, proto: this.proto, port: this.portText, upstreamHost, upgrading, hsts: this.hsts, http2: req.httpVersionMajor === 2 };
+    const rt = this.host.runtime;
+    return { requestId, clientAddress: client, peer, trustXff, proto: this.proto, port: this.portText, upstreamHost, upgrading, hsts: this.hsts, http2: req.httpVersionMajor === 2, strip: rt.identityHeaders, ownCookies: rt.ownCookies, identity: undefined, setCookie: undefined };
   }
 
   /** `redirect_to_https`: every request goes to the same host and path on the HTTPS port. */
@@ -189,7 +192,50 @@ export class Listener {
     if (!route) return this.answerError(req, res, record, 'AIRGATE_ERR_NO_ROUTE');
     record.route = route.name;
     record.backend = route.backend.name;
+    if (route.auth === 'sso' || route.auth === 'bearer') return void this.authenticated(req, res, target, route, facts, record);
     forward(req, res, target, route, facts, record, gw.logger, gw.observer, this);
+  }
+
+  /**
+   * Routes that need an identity: a bearer JWT or (sso) the session cookie. Unauthenticated page
+   * requests from a browser go to the IdP; API and XHR calls get 401 JSON with a challenge,
+   * never a redirect. The verified identity travels to Airflow as headers and a signed assertion.
+   */
+  private async authenticated(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, facts: ForwardFacts, record: RequestRecord): Promise<void> {
+    const auth = this.host.runtime.auth!;
+    let outcome;
+    try {
+      outcome = await auth.authenticate(req, route.auth === 'sso');
+    } catch (err) {
+      this.host.logger.error({ requestId: record.id, reason: (err as Error).message }, 'authentication failed');
+      outcome = { identity: undefined, reason: 'authentication is unavailable' };
+    }
+    if (!outcome.identity) {
+      record.termination = 'unauthenticated';
+      if (route.auth === 'sso' && wantsLoginRedirect(req)) {
+        (res as TaggedResponse)[kListener] = this;
+        (res as TaggedResponse)[kRecord] = record;
+        res.on('close', onResponseClose);
+        const login = await auth.loginRedirect(req, this.origin(req, facts), target);
+        res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': record.id });
+        return void res.end();
+      }
+      return this.answerError(req, res, record, 'AIRGATE_ERR_UNAUTHENTICATED', { detail: outcome.reason, challenge: `Bearer realm="airgate", error="invalid_token", error_description="${outcome.reason.replace(/"/g, "'")}"` });
+    }
+    const id = outcome.identity;
+    record.user = id.user;
+    record.auth = id.method;
+    const names = auth.cfg.headers;
+    facts.identity = [names.user, id.user, names.roles, id.role, names.groups, id.groups.join(','), auth.cfg.assertion.header, await auth.signer.assertion(id, route.name, Date.now())];
+    if (id.email) facts.identity.push(names.email, id.email);
+    facts.setCookie = outcome.setCookie;
+    forward(req, res, target, route, facts, record, this.host.logger, this.host.observer, this);
+  }
+
+  /** The origin the browser used (for the OIDC redirect URI). */
+  private origin(req: IncomingMessage, facts: ForwardFacts): string {
+    const host = hostAndRequestId(req).host ?? `127.0.0.1:${facts.port}`;
+    return `${facts.proto}://${host}`;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -228,7 +274,9 @@ export class Listener {
     (res as TaggedResponse)[kListener] = this;
     (res as TaggedResponse)[kRecord] = record;
     res.on('close', onResponseClose);
-    const path = target.split('?')[0];
+    const path = target.split('?')[0]!;
+    const auth = this.host.runtime.auth;
+    if (auth && path !== '/_airgate/health') return void this.authEndpoint(req, res, path, target, record, auth);
     if (path === '/_airgate/health') {
       const body = JSON.stringify({ status: this.host.draining ? 'stopping' : 'ok' });
       res.writeHead(this.host.draining ? 503 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-request-id': requestId, ...(this.hsts ? { 'strict-transport-security': this.hsts } : {}) });
@@ -236,6 +284,64 @@ export class Listener {
       return;
     }
     sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', requestId, { hsts: this.hsts });
+  }
+
+  /** /_airgate/callback, /logout, /userinfo, /jwks.json, /backchannel-logout. */
+  private async authEndpoint(req: IncomingMessage, res: ServerResponse, path: string, target: string, record: RequestRecord, auth: Authenticator): Promise<void> {
+    const facts = this.facts(req, record.id, undefined, false);
+    const origin = this.origin(req, facts);
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-request-id': record.id, ...headers });
+      res.end(text);
+    };
+    try {
+      switch (path) {
+        case '/_airgate/jwks.json':
+          return json(200, auth.signer.jwks(), { 'cache-control': 'public, max-age=300' });
+        case '/_airgate/callback': {
+          if (!auth.oidc) break;
+          const done = await auth.callback(req, origin, target);
+          if ('error' in done) {
+            record.termination = 'login-failed';
+            this.host.logger.warn({ requestId: record.id, client: record.client, reason: done.error }, 'login failed');
+            return sendError(req, res, 'AIRGATE_ERR_LOGIN_FAILED', record.id, { detail: done.error, hsts: this.hsts });
+          }
+          res.writeHead(302, { location: done.location, 'set-cookie': done.cookies, 'cache-control': 'no-store', 'x-request-id': record.id });
+          return void res.end();
+        }
+        case '/_airgate/logout': {
+          const who = await auth.authenticate(req, true);
+          const out = auth.logout(who.identity, origin);
+          res.writeHead(302, { location: out.location, 'set-cookie': out.cookie, 'cache-control': 'no-store', 'x-request-id': record.id });
+          return void res.end();
+        }
+        case '/_airgate/userinfo': {
+          const who = await auth.authenticate(req, true);
+          if (!who.identity) return sendError(req, res, 'AIRGATE_ERR_UNAUTHENTICATED', record.id, { detail: who.reason, challenge: 'Bearer realm="airgate"' });
+          const { sub, user, email, groups, role, method } = who.identity;
+          return json(200, { sub, user, email, groups, role, auth: method });
+        }
+        case '/_airgate/backchannel-logout': {
+          if (req.method !== 'POST' || !auth.oidc) break;
+          const chunks: Buffer[] = [];
+          for await (const c of req) chunks.push(c as Buffer);
+          const token = new URLSearchParams(Buffer.concat(chunks).toString()).get('logout_token');
+          if (!token) return json(400, { error: 'invalid_request', error_description: 'logout_token is required' });
+          try {
+            await auth.backchannelLogout(token);
+            return json(200, {});
+          } catch (err) {
+            return json(400, { error: 'invalid_request', error_description: (err as Error).message });
+          }
+        }
+      }
+      sendError(req, res, 'AIRGATE_ERR_NO_ROUTE', record.id, { hsts: this.hsts });
+    } catch (err) {
+      this.host.logger.error({ requestId: record.id, path, reason: (err as Error).message }, 'gateway endpoint failed');
+      if (!res.headersSent) sendError(req, res, 'AIRGATE_ERR_UPSTREAM_PROTOCOL', record.id, { detail: 'The identity provider could not be reached.' });
+      else res.destroy();
+    }
   }
 
   /** A gateway-made answer before any upstream work; the request ends when the response closes. */
@@ -295,4 +401,14 @@ function hstsValue(config: ListenerConfig): string | undefined {
   const h = config.tls?.hsts;
   if (!h) return undefined;
   return `max-age=${Math.floor(h.max_age / 1000)}${h.include_subdomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}`;
+}
+
+/** A browser asking for a page (not an API call, not XHR): it may be sent to the login page. */
+function wantsLoginRedirect(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const h = req.headers;
+  if (h['x-requested-with'] !== undefined || h['sec-fetch-mode'] === 'cors') return false;
+  const url = req.url ?? '/';
+  if (url.startsWith('/api/') || url.startsWith('/execution/') || url.startsWith('/ui/')) return false;
+  return (h.accept ?? '').includes('text/html');
 }

@@ -12,6 +12,7 @@ export interface CompiledRoute {
   readonly bodyTimeout: number;
   readonly requestTimeout: number;
   readonly retry: RouteConfig['retries'];
+  readonly auth: RouteConfig['auth'];
 }
 
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
@@ -44,6 +45,7 @@ export class Router {
         bodyTimeout: r.timeouts.body_idle,
         requestTimeout: r.timeouts.request,
         retry: r.retries,
+        auth: r.auth,
       });
       if (!r.host) this.anyHost.push(compiled);
       else if (r.host.startsWith('*.')) push(wild, r.host.slice(1), compiled);

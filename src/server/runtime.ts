@@ -6,6 +6,7 @@ import { systemClock, systemRandom } from '../core/clock.js';
 import { Router } from './router.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { EventLog } from '../observability/events.js';
+import type { Authenticator } from '../auth/authenticator.js';
 
 /**
  * Everything built from one configuration snapshot: backends with their pools, and the
@@ -17,11 +18,22 @@ export class Runtime {
   readonly router: Router;
   readonly checkers: readonly HealthChecker[];
   readonly trusted: TrustedProxies;
+  /** Identity header names airgate sets (lower-case); client copies are stripped on every route. */
+  readonly identityHeaders: ReadonlySet<string>;
+  /** airgate's own cookie prefixes, never forwarded to Airflow. */
+  readonly ownCookies: readonly string[];
+  /** Set by the gateway before the runtime serves (building it is asynchronous: OIDC discovery). */
+  auth: Authenticator | undefined;
 
   /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
   constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}, previous?: Runtime, events?: EventLog) {
     this.config = config;
     this.trusted = new TrustedProxies(config.trusted_proxies);
+    const h = config.auth?.headers ?? { user: 'X-Auth-User', email: 'X-Auth-Email', roles: 'X-Auth-Roles', groups: 'X-Auth-Groups' };
+    const assertion = config.auth?.assertion.header ?? 'X-Airgate-Assertion';
+    this.identityHeaders = new Set([h.user, h.email, h.roles, h.groups, assertion].map((n) => n.toLowerCase()));
+    this.ownCookies = [`${config.auth?.session?.cookie ?? 'airgate_session'}=`, 'airgate_login=', ...[...Object.values(config.backends)].flatMap((b) => (b.sticky ? [`${b.sticky.cookie}=`] : []))];
+    this.auth = undefined;
     const backends = new Map<string, Backend>();
     const onEject: BackendDeps['onEject'] = (server, forMs) => {
       logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');

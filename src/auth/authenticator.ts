@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AirgateConfig } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import { rawHeader } from '../proxy/request-keys.js';
+import { cookieValue } from '../upstream/sticky.js';
+import { AssertionSigner } from './assertion.js';
+import { BearerVerifier } from './bearer.js';
+import { mapRole, stringList, type Identity } from './identity.js';
+import { OidcClient } from './oidc.js';
+import { SealedCookies } from './session-cookie.js';
+import { MemorySessionStore } from './session-store.js';
+
+type Auth = NonNullable<AirgateConfig['auth']>;
+
+export const LOGIN_COOKIE = 'airgate_login';
+const LOGIN_TTL_S = 600;
+
+interface SessionClaims extends Record<string, unknown> {
+  sid: string;
+  sub: string;
+  user: string;
+  email?: string;
+  groups: string[];
+  role: string;
+  idp_sid?: string;
+  /** Last activity, seconds; the idle timeout counts from here. */
+  seen: number;
+  exp?: number;
+}
+
+export type AuthOutcome = { identity: Identity; setCookie?: string } | { identity: undefined; reason: string };
+
+/**
+ * Everything about who a request is: the session cookie (sealed, with a key ring and idle and
+ * absolute limits), bearer JWTs from trusted issuers, the OIDC login round trip, logout and
+ * back-channel logout, roles, and the identity handed to Airflow (headers and a signed
+ * assertion). Built once per configuration; holds no per-request state.
+ */
+export class Authenticator {
+  readonly cfg: Auth;
+  readonly signer: AssertionSigner;
+  readonly oidc: OidcClient | undefined;
+  readonly bearer: BearerVerifier;
+  readonly store: MemorySessionStore;
+  private readonly sealed: SealedCookies | undefined;
+  private readonly logger: Logger;
+  private readonly cookiePrefix: string;
+
+  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: MemorySessionStore) {
+    this.cfg = cfg;
+    this.signer = signer;
+    this.logger = logger;
+    this.store = store;
+    this.oidc = cfg.oidc ? new OidcClient(cfg.oidc) : undefined;
+    this.bearer = new BearerVerifier(cfg);
+    this.sealed = cfg.session ? new SealedCookies(cfg.session.keys) : undefined;
+    this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
+  }
+
+  static async create(cfg: Auth, logger: Logger, previous?: Authenticator): Promise<Authenticator> {
+    const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create(cfg.assertion.keys, cfg.assertion.ttl, cfg.assertion.issuer);
+    const a = new Authenticator(cfg, signer, logger, previous?.store ?? new MemorySessionStore());
+    if (a.oidc) await a.oidc.discover();
+    if (cfg.assertion.keys.length === 0 && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
+    return a;
+  }
+
+  get sessionCookieName(): string {
+    return this.cfg.session?.cookie ?? 'airgate_session';
+  }
+
+  /** Bearer JWT first (machine access), then the session cookie (browsers). */
+  async authenticate(req: IncomingMessage, allowSession: boolean): Promise<AuthOutcome> {
+    const authz = rawHeader(req, 'authorization');
+    if (authz?.startsWith('Bearer ')) {
+      const r = await this.bearer.verify(authz.slice(7).trim());
+      return 'identity' in r ? { identity: r.identity } : { identity: undefined, reason: r.error };
+    }
+    if (!allowSession || !this.sealed || !this.cfg.session) return { identity: undefined, reason: 'a bearer token is required' };
+    const cookies = rawHeader(req, 'cookie');
+    const token = cookies ? cookieValue(cookies, this.cookiePrefix) : undefined;
+    if (!token) return { identity: undefined, reason: 'no session' };
+    const s = await this.sealed.open<SessionClaims>(token);
+    if (!s) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
+    const nowS = Math.floor(Date.now() / 1000);
+    if (this.store.isRevoked(s.sid)) return { identity: undefined, reason: 'the session was logged out' };
+    const idleS = Math.floor(this.cfg.session.idle_timeout / 1000);
+    if (nowS - s.seen > idleS) return { identity: undefined, reason: 'the session was idle too long' };
+    await this.refreshIfDue(s.sid);
+    const identity: Identity = { sub: s.sub, user: s.user, email: s.email, groups: s.groups, role: s.role, method: 'oidc', sid: s.sid, idpSid: s.idp_sid };
+    // Keep the idle clock running: re-seal when a quarter of the idle time has passed.
+    if (nowS - s.seen > idleS / 4) return { identity, setCookie: await this.sessionCookie({ ...s, seen: nowS }, s.exp ?? nowS, req) };
+    return { identity };
+  }
+
+  /** One refresh at a time per session, shortly before the access token expires. */
+  private async refreshIfDue(sid: string): Promise<void> {
+    const t = this.store.get(sid);
+    if (!t?.refreshToken || !this.oidc || t.accessExpiresAt === undefined) return;
+    if (t.accessExpiresAt - Date.now() > this.oidc.cfg.refresh_before) return;
+    t.refreshing ??= this.oidc
+      .refresh(t.refreshToken)
+      .then((tokens) => {
+        t.refreshToken = tokens.refresh_token ?? t.refreshToken;
+        t.idToken = tokens.id_token ?? t.idToken;
+        t.accessExpiresAt = tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined;
+      })
+      .catch((err: Error) => this.logger.warn({ sid, reason: err.message }, 'token refresh failed'))
+      .finally(() => (t.refreshing = undefined));
+    await t.refreshing;
+  }
+
+  private async sessionCookie(claims: SessionClaims, expS: number, req: IncomingMessage): Promise<string> {
+    const { exp: _exp, iat: _iat, ...rest } = claims as SessionClaims & { iat?: number };
+    const value = await this.sealed!.seal(rest as unknown as Record<string, unknown>, expS);
+    return `${this.sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, expS - Math.floor(Date.now() / 1000))}${isSecure(req) ? '; Secure' : ''}`;
+  }
+
+  /** The login redirect for a browser: the IdP URL, with the round-trip secrets sealed in a short cookie. */
+  async loginRedirect(req: IncomingMessage, origin: string, returnTo: string): Promise<{ location: string; setCookie: string }> {
+    const started = await this.oidc!.begin(`${origin}/_airgate/callback`);
+    const sealedState = await this.sealed!.seal({ s: started.state, n: started.nonce, v: started.verifier, r: returnTo }, Math.floor(Date.now() / 1000) + LOGIN_TTL_S);
+    return { location: started.url, setCookie: `${LOGIN_COOKIE}=${sealedState}; Path=/_airgate/callback; HttpOnly; SameSite=Lax; Max-Age=${LOGIN_TTL_S}${isSecure(req) ? '; Secure' : ''}` };
+  }
+
+  /** The OIDC callback: exchange the code, build the session, go back where the user started (same origin only). */
+  async callback(req: IncomingMessage, origin: string, target: string): Promise<{ location: string; cookies: string[] } | { error: string }> {
+    const cookies = rawHeader(req, 'cookie');
+    const login = await this.sealed!.open<{ s: string; n: string; v: string; r: string }>(cookies ? cookieValue(cookies, `${LOGIN_COOKIE}=`) : undefined);
+    if (!login) return { error: 'the login took too long or its cookie is missing; please start again' };
+    let tokens;
+    try {
+      tokens = await this.oidc!.finish(new URL(target, origin), { state: login.s, nonce: login.n, verifier: login.v });
+    } catch (err) {
+      return { error: `the identity provider's answer was refused: ${(err as Error).message}` };
+    }
+    const claims = (tokens.claims() ?? {}) as Record<string, unknown>;
+    const o = this.cfg.oidc!;
+    const user = String(claims[o.username_claim] ?? claims.sub);
+    const email = typeof claims.email === 'string' ? claims.email : undefined;
+    const groups = stringList(claims[o.groups_claim]);
+    const sid = randomBytes(16).toString('base64url');
+    const idpSid = typeof claims.sid === 'string' ? claims.sid : undefined;
+    this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined });
+    const nowS = Math.floor(Date.now() / 1000);
+    const session: SessionClaims = { sid, sub: String(claims.sub), user, email, groups, role: mapRole(this.cfg.roles, this.cfg.default_role, { user, email, groups, claims }), idp_sid: idpSid, seen: nowS };
+    this.logger.info({ user, role: session.role, groups }, 'user logged in');
+    return {
+      location: sameOriginPath(login.r),
+      cookies: [await this.sessionCookie(session, nowS + Math.floor(this.cfg.session!.max_age / 1000), req), `${LOGIN_COOKIE}=; Path=/_airgate/callback; Max-Age=0`],
+    };
+  }
+
+  /** Logout: end the session here and at the IdP (end_session with id_token_hint). */
+  logout(identity: Identity | undefined, origin: string): { location: string; cookie: string } {
+    let location = '/';
+    if (identity) {
+      const tokens = this.store.get(identity.sid);
+      this.store.revoke({ sid: identity.sid }, this.cfg.session?.max_age ?? 0);
+      this.signer.forget(identity.sid);
+      location = this.oidc?.endSessionUrl(tokens?.idToken, `${origin}/`) ?? '/';
+      this.logger.info({ user: identity.user }, 'user logged out');
+    }
+    return { location, cookie: `${this.sessionCookieName}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax` };
+  }
+
+  /** Back-channel logout (OIDC): the IdP posts a signed logout token naming a sid and/or sub. */
+  async backchannelLogout(logoutToken: string): Promise<number> {
+    const { sid, sub } = await this.oidc!.logoutToken(logoutToken);
+    const n = this.store.revoke({ idpSid: sid, sub }, this.cfg.session?.max_age ?? 0);
+    this.logger.info({ idpSid: sid, sub, sessions: n }, 'back-channel logout');
+    return n;
+  }
+}
+
+function isSecure(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/** Only a path on this origin: anything else (scheme, `//host`, backslashes) becomes `/`. */
+export function sameOriginPath(target: string | undefined): string {
+  if (!target || !target.startsWith('/') || target.startsWith('//') || target.includes('\\') || /[\r\n]/.test(target)) return '/';
+  try {
+    const u = new URL(target, 'http://origin.invalid');
+    return u.origin === 'http://origin.invalid' ? `${u.pathname}${u.search}${u.hash}` : '/';
+  } catch {
+    return '/';
+  }
+}
+

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { duration } from './types-helpers.js';
+
+export const AIRFLOW_ROLES = ['Admin', 'Op', 'User', 'Viewer', 'Public'] as const;
+
+const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'expected a header name of letters, digits and "-"' });
+
+/** One role rule: the first rule whose conditions all hold gives the role. */
+const roleRule = z.strictObject({
+  role: z.enum(AIRFLOW_ROLES),
+  groups: z.array(z.string()).optional(),
+  email_domains: z.array(z.string()).optional(),
+  users: z.array(z.string()).optional(),
+  claim: z.strictObject({ name: z.string(), values: z.array(z.union([z.string(), z.number(), z.boolean()])) }).optional(),
+});
+
+export const authSchema = z
+  .strictObject({
+    oidc: z
+      .strictObject({
+        /** The IdP's issuer URL; its discovery document is read at start. */
+        issuer: z.string().url(),
+        client_id: z.string().min(1),
+        client_secret: z.string().min(1).optional(),
+        scopes: z.array(z.string()).default(['openid', 'profile', 'email']),
+        username_claim: z.string().default('preferred_username'),
+        groups_claim: z.string().default('groups'),
+        /** Allow an http:// issuer (development IdPs only). */
+        allow_insecure_issuer: z.boolean().default(false),
+        /** Refresh tokens this long before the access token expires. */
+        refresh_before: duration.default(60_000),
+      })
+      .optional(),
+    session: z
+      .strictObject({
+        /** Encryption keys (≥ 32 characters): the first encrypts, all decrypt, so keys rotate without logging anyone out. */
+        keys: z.array(z.string().min(32, { message: 'expected a session key of at least 32 characters' })).min(1),
+        cookie: z.string().regex(/^[A-Za-z0-9_-]+$/).default('airgate_session'),
+        max_age: duration.default(43_200_000),
+        idle_timeout: duration.default(3_600_000),
+        /** Where tokens (refresh, id token) live: in the server's memory, keyed by session id. The cookie always carries only the identity. */
+        store: z.enum(['memory']).default('memory'),
+      })
+      .optional(),
+    /** Issuers whose bearer JWTs are accepted (service accounts, client credentials). */
+    bearer: z
+      .array(
+        z.strictObject({
+          issuer: z.string().min(1),
+          jwks_url: z.string().url(),
+          audiences: z.array(z.string()).min(1),
+          username_claim: z.string().default('sub'),
+          groups_claim: z.string().default('groups'),
+        }),
+      )
+      .default([]),
+    roles: z.array(roleRule).default([]),
+    default_role: z.enum(AIRFLOW_ROLES).default('Public'),
+    /** Identity headers sent to Airflow; client-sent copies are always removed. */
+    headers: z
+      .strictObject({
+        user: headerName.default('X-Auth-User'),
+        email: headerName.default('X-Auth-Email'),
+        roles: headerName.default('X-Auth-Roles'),
+        groups: headerName.default('X-Auth-Groups'),
+      })
+      .prefault({}),
+    assertion: z
+      .strictObject({
+        header: headerName.default('X-Airgate-Assertion'),
+        /** PKCS#8 PEM files of EC P-256 keys: the first signs, all are published at /_airgate/jwks.json. Without any, a key is generated at start (one instance only). */
+        keys: z.array(z.string()).default([]),
+        ttl: duration.default(60_000),
+        issuer: z.string().default('airgate'),
+      })
+      .prefault({}),
+  })
+  .optional();
+
+/** How a route authenticates: `sso` (browser session or bearer JWT), `bearer` only, `passthrough` (Airflow's own auth, untouched), or `none`. */
+export const routeAuth = z.enum(['sso', 'bearer', 'passthrough', 'none']).default('none');
