@@ -232,7 +232,7 @@ shutdown:
   assert.match(child.stdout(), /airgate started/);
 });
 
-test('demo --port 0 prints its URL, serves health and the API, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
+test('demo --port 0 prints its URL, serves health and the API, sends browsers to its IdP, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
   const child = cli(t, ['demo', '--port', '0']);
   const m = await waitForLine(child, /airgate demo is running: (http:\/\/[^\s/]+)\/?\s/);
   const url = m[1]!;
@@ -257,6 +257,15 @@ test('demo --port 0 prints its URL, serves health and the API, and exits 0 on SI
   assert.equal(unauth.statusCode, 401);
   assert.equal(unauth.headers['www-authenticate'], 'Basic');
   await unauth.body.dump();
+
+  // A browser opening the UI is sent to the development IdP's login, with PKCE.
+  const page = await request(`${url}/home`, { dispatcher, headers: { accept: 'text/html' } });
+  assert.equal(page.statusCode, 302);
+  const login = new URL(String(page.headers.location));
+  assert.match(login.origin, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal(login.searchParams.get('client_id'), 'airgate-demo');
+  assert.equal(login.searchParams.get('code_challenge_method'), 'S256');
+  await page.body.dump();
   await dispatcher.close();
 
   child.proc.kill('SIGTERM');

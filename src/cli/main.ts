@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
-import { demoCommand } from './demo.js';
 import { serveCommand } from './serve.js';
 import { backendCommand } from './backend.js';
 import { statusCommand } from './status.js';
@@ -32,7 +31,8 @@ program
   .option('--host <host>', 'gateway address', '127.0.0.1')
   .option('--airflow <version>', 'simulate Airflow 2 or 3', '2')
   .option('--sim-ports <ports>', 'comma-separated ports for the three simulated nodes (default: free ports)')
-  .action(demoCommand);
+  // Loaded on demand: the development IdP (oidc-provider) is only for the demo.
+  .action(async (opts) => (await import('./demo.js')).demoCommand(opts));
 
 program
   .command('backend')
