@@ -26,11 +26,13 @@ import { get } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, BENCH_STICKY_KEY, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, cpuTicks, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
 import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
 import { killRunningWrk, runWrk } from './wrk.js';
 import { StickyCookies } from '../src/upstream/sticky.js';
+import { SealedCookies } from '../src/auth/session-cookie.js';
+import { DevIdp } from '../src/sim/dev-idp.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = resolve(here, '..', '..');
@@ -43,6 +45,13 @@ const minimalProxy = join(here, 'undici-minimal-proxy.js');
  * the difference between them is the cost of the features alone.
  */
 const BENCH_STICKY_COOKIE = `airgate_node=${new StickyCookies('airflow', 'airgate_node', [BENCH_STICKY_KEY], 43_200_000).sign('web-1', Date.now())}`;
+
+/** A signed-in browser's cookies: the sticky cookie and an airgate session (as a login would seal it). */
+async function benchCookies(): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const session = await new SealedCookies([BENCH_SESSION_KEY]).seal({ sid: 'bench-session', sub: 'alice', user: 'alice', email: 'alice@example.com', groups: ['airflow-admins'], role: 'Admin', seen: now }, now + 3600);
+  return `${BENCH_STICKY_COOKIE}; airgate_session=${session}`;
+}
 
 /** Set when a signal interrupts the run, so the exit code says so whichever path exits first. */
 let interruptedBy: NodeJS.Signals | undefined;
@@ -118,9 +127,9 @@ function nginxTempModules(nginx: string): string[] {
  * Resolves with the cookie the target set (airgate's sticky cookie), which wrk then sends back
  * like a browser would.
  */
-function checkHello(port: number, target: string): Promise<string | undefined> {
+function checkHello(port: number, target: string, cookie?: string): Promise<string | undefined> {
   return new Promise((resolvePromise, reject) => {
-    const req = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5_000 }, (res) => {
+    const req = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5_000, headers: cookie ? { cookie } : {} }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -160,6 +169,7 @@ async function main(): Promise<number> {
   const tempRoot = mkdtempSync(join(tmpdir(), 'airgate-bench-'));
 
   let cleanedUp = false;
+  let stopIdp: (() => Promise<void>) | undefined;
   const cleanupNow = () => {
     if (cleanedUp) return;
     cleanedUp = true;
@@ -171,6 +181,7 @@ async function main(): Promise<number> {
     if (cleanedUp) return;
     killRunningWrk();
     await registry.stopAll();
+    await stopIdp?.();
     cleanupNow();
   };
   process.on('exit', cleanupNow);
@@ -196,6 +207,10 @@ async function main(): Promise<number> {
 
     // The shared upstream, started once and used by every proxy.
     const upstream = await startNginx('upstream-nginx', (paths, port) => nginxUpstreamConfig(paths, port));
+    // The full rows authenticate browsers against this development IdP (discovery at start only).
+    const idp = await new DevIdp().start([{ clientId: 'airgate-bench', clientSecret: 'airgate-bench-secret', redirectUris: ['http://127.0.0.1/_airgate/callback'], postLogoutRedirectUris: ['http://127.0.0.1/'] }]);
+    stopIdp = () => idp.stop();
+    const cookie = await benchCookies();
     await checkHello(upstream.port, 'upstream nginx');
 
     const startAirgate = async (name: string, makeConfig: (port: number, upstreamPort: number, logDir: string) => string): Promise<Started> => {
@@ -259,24 +274,24 @@ async function main(): Promise<number> {
       },
       {
         name: 'airgate',
-        cookie: BENCH_STICKY_COOKIE,
+        cookie,
         description: 'airgate (one process, round robin) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate', airgateConfig),
       },
       {
         name: 'airgate-full',
-        cookie: BENCH_STICKY_COOKIE,
+        cookie,
         description: 'airgate with every feature switched on (peak-ewma, sticky, retries, outlier) -> upstream nginx',
         measuredProcess: 'node airgate',
-        start: () => startAirgate('airgate-full', fullFeaturesConfig),
+        start: () => startAirgate('airgate-full', (port, upstreamPort, logDir) => fullFeaturesConfig(port, upstreamPort, idp.issuer, logDir)),
       },
       {
         name: 'airgate-full-nolog',
-        cookie: BENCH_STICKY_COOKIE,
+        cookie,
         description: 'the full row without access and audit logs (the cost of logging)',
         measuredProcess: 'node airgate',
-        start: () => startAirgate('airgate-full-nolog', (port, upstreamPort) => fullFeaturesConfig(port, upstreamPort)),
+        start: () => startAirgate('airgate-full-nolog', (port, upstreamPort) => fullFeaturesConfig(port, upstreamPort, idp.issuer)),
       },
     ];
 
@@ -295,7 +310,7 @@ async function main(): Promise<number> {
       process.stdout.write(`  ${target.name.padEnd(13)} ${target.description} ... `);
       const started = await target.start();
       try {
-        const setCookie = await checkHello(started.port, target.name);
+        const setCookie = await checkHello(started.port, target.name, target.cookie);
         const cookie = target.cookie ?? setCookie;
         const url = `http://127.0.0.1:${started.port}/`;
         const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections: WRK_CONNECTIONS, headers: cookie ? [`Cookie: ${cookie}`] : [] };

@@ -46,6 +46,8 @@ export class Authenticator {
   private readonly sealed: SealedCookies | undefined;
   private readonly logger: Logger;
   private readonly cookiePrefix: string;
+  /** Opened session cookies, so a busy session costs a map lookup, not a decryption per request. */
+  private readonly opened = new Map<string, SessionClaims>();
 
   private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: MemorySessionStore) {
     this.cfg = cfg;
@@ -81,9 +83,18 @@ export class Authenticator {
     const cookies = rawHeader(req, 'cookie');
     const token = cookies ? cookieValue(cookies, this.cookiePrefix) : undefined;
     if (!token) return { identity: undefined, reason: 'no session' };
-    const s = await this.sealed.open<SessionClaims>(token);
-    if (!s) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
     const nowS = Math.floor(Date.now() / 1000);
+    let s = this.opened.get(token);
+    if (s && (s.exp ?? 0) <= nowS) {
+      this.opened.delete(token);
+      s = undefined;
+    }
+    if (!s) {
+      s = await this.sealed.open<SessionClaims>(token);
+      if (!s) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
+      if (this.opened.size >= 10_000) this.opened.clear();
+      this.opened.set(token, s);
+    }
     if (this.store.isRevoked(s.sid)) return { identity: undefined, reason: 'the session was logged out' };
     const idleS = Math.floor(this.cfg.session.idle_timeout / 1000);
     if (nowS - s.seen > idleS) return { identity: undefined, reason: 'the session was idle too long' };
