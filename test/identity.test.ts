@@ -7,6 +7,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type
 import { request } from 'undici';
 import { startGateway } from './helpers/gateway.js';
 import { freePort } from './helpers/port.js';
+import { waitFor } from './helpers/wait.js';
 import { DevIdp } from '../src/sim/dev-idp.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import type { Gateway } from '../src/server/gateway.js';
@@ -264,4 +265,57 @@ test('bearer tokens: the right issuer and audience pass; a wrong audience or iss
   const none = await request(`${gw.url}/_sim/echo`, { headers: { host: 'machine.test' } });
   assert.equal(none.statusCode, 401);
   await none.body.dump();
+});
+
+test('refresh tokens are used before expiry, one refresh at a time per session', async () => {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const idp2 = await new DevIdp().start([{ clientId: 'airgate-r', clientSecret: 'airgate-r-secret', redirectUris: [`${origin}/_airgate/callback`], postLogoutRedirectUris: [`${origin}/`] }], { accessTokenTtl: 4 });
+  let refreshes = 0;
+  idp2.provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
+    if (ctx.oidc.params?.grant_type === 'refresh_token') refreshes++;
+  });
+  const gw2 = await startGateway(`listeners:
+  - { name: public, address: 127.0.0.1:${port} }
+auth:
+  oidc:
+    issuer: ${idp2.issuer}
+    client_id: airgate-r
+    client_secret: airgate-r-secret
+    allow_insecure_issuer: true
+    scopes: [openid, profile, email, offline_access]
+    refresh_before: 3s      # the IdP's access tokens live 4 s: due one second after login
+  session: { keys: ["${SESSION_KEY}"] }
+backends:
+  airflow:
+    health: { enabled: false }
+    servers: [{ name: web-1, url: ${sims[0]!.url} }]
+routes:
+  - { path: /, backend: airflow, auth: sso }
+`);
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${origin}/_sim/echo`);
+    await page.fill('input[name="login"]', 'alice');
+    await page.fill('input[name="password"]', 'x');
+    await page.click('button[type="submit"]');
+    await page.waitForURL((u) => u.href.startsWith(origin) || u.pathname.includes('/interaction/'));
+    if (!page.url().startsWith(origin)) {
+      await page.click('button[type="submit"]');
+      await page.waitForURL((u) => u.href.startsWith(origin));
+    }
+    const loggedInAt = Date.now();
+    const before = refreshes;
+    assert.equal(before, 0, 'a fresh token is not refreshed');
+    const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    await waitFor(() => Date.now() - loggedInAt > 1200, 'the access token to come within refresh_before of its expiry');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => request(`${origin}/_sim/echo`, { headers: { cookie } }).then(async (r) => (await r.body.dump(), r.statusCode))));
+    assert.deepEqual(answers, Array(8).fill(200));
+    assert.equal(refreshes - before, 1, 'eight concurrent requests caused exactly one refresh');
+  } finally {
+    await context.close();
+    await gw2.gateway.stop(0);
+    await idp2.stop();
+  }
 });

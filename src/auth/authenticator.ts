@@ -110,12 +110,15 @@ export class Authenticator {
     const t = this.store.get(sid);
     if (!t?.refreshToken || !this.oidc || t.accessExpiresAt === undefined) return;
     if (t.accessExpiresAt - Date.now() > this.oidc.cfg.refresh_before) return;
+    // Never more than one refresh per session every 10 s, even when tokens are short-lived.
+    if (!t.refreshing && t.refreshedAt !== undefined && Date.now() - t.refreshedAt < 10_000) return;
     t.refreshing ??= this.oidc
       .refresh(t.refreshToken)
       .then((tokens) => {
         t.refreshToken = tokens.refresh_token ?? t.refreshToken;
         t.idToken = tokens.id_token ?? t.idToken;
         t.accessExpiresAt = tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined;
+        t.refreshedAt = Date.now();
       })
       .catch((err: Error) => this.logger.warn({ sid, reason: err.message }, 'token refresh failed'))
       .finally(() => (t.refreshing = undefined));

@@ -6,6 +6,8 @@ export interface SessionTokens {
   refreshToken: string | undefined;
   /** Access token expiry (ms since epoch), when the IdP said. */
   accessExpiresAt: number | undefined;
+  /** When the last refresh succeeded (ms). */
+  refreshedAt?: number | undefined;
   /** One refresh at a time per session. */
   refreshing?: Promise<void> | undefined;
 }

@@ -42,7 +42,7 @@ export class DevIdp {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  async start(clients: DevIdpClient[], opts: { port?: number; jwks?: Configuration['jwks'] } = {}): Promise<this> {
+  async start(clients: DevIdpClient[], opts: { port?: number; jwks?: Configuration['jwks']; accessTokenTtl?: number } = {}): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(opts.port ?? 0, '127.0.0.1', () => resolve()));
     const users = this.users;
     this.provider = new Provider(this.issuer, {
@@ -67,7 +67,7 @@ export class DevIdp {
       // Put the requested claims (email, groups) in the ID token too, as Keycloak, Okta and Entra do with mappers.
       conformIdTokenClaims: false,
       cookies: { keys: ['airgate-dev-idp-cookie-key'] },
-      ttl: { AccessToken: 600, IdToken: 600, Session: 3600, Grant: 3600, Interaction: 600 },
+      ttl: { AccessToken: opts.accessTokenTtl ?? 600, IdToken: 600, Session: 3600, Grant: 3600, Interaction: 600 },
       issueRefreshToken: async () => true,
     });
     this.provider.on('server_error', () => undefined);
