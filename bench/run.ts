@@ -274,7 +274,6 @@ async function main(): Promise<number> {
       },
       {
         name: 'airgate',
-        cookie,
         description: 'airgate (one process, round robin) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate', airgateConfig),
