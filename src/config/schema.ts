@@ -6,6 +6,7 @@ import { healthKeys } from './health-schema.js';
 import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 import { observabilityKeys } from './observability-schema.js';
 import { authSchema, routeAuth } from './auth-schema.js';
+import { listenerLimitKeys, policyKeys, routePolicyKeys } from './policy-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -37,6 +38,7 @@ const listenerSchema = z.strictObject({
   redirect_to_https: z.number().int().min(1).max(65_535).optional(),
   /** Expect a PROXY protocol v1/v2 header on every connection (accepted only from trusted_proxies). */
   proxy_protocol: z.boolean().default(false),
+  ...listenerLimitKeys,
 });
 
 const serverUrl = z.unknown().transform((value, ctx): URL => {
@@ -92,6 +94,7 @@ const routeSchema = z.strictObject({
   backend: z.string(),
   preserve_host: z.boolean().default(true),
   auth: routeAuth,
+  ...routePolicyKeys,
   ...routeRetryKeys,
   timeouts: z
     .strictObject({
@@ -114,6 +117,7 @@ export const configSchema = z
     trusted_proxies: z.array(cidr).default([]),
     ...observabilityKeys,
     auth: authSchema,
+    ...policyKeys,
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -35,6 +35,10 @@ export class RequestRecord {
   auth: string | undefined;
   policy: string | undefined;
   rule: string | undefined;
+  /** A POST to Airflow's login form or token endpoint (counted by login protection). */
+  loginAttempt = false;
+  /** The user name such a login tried, when the form said. */
+  loginUser: string | undefined;
   /** The audit action this request performs, if any (set when it is matched). */
   audit: { action: string; resource: Record<string, string> } | undefined;
 

@@ -279,10 +279,14 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   /** End with a gateway error (or cut the response if it already started). */
   fail(code: ErrorCode): void {
+    this.failWith(code, code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) : undefined);
+  }
+
+  failWith(code: ErrorCode, retryAfterSeconds: number | undefined): void {
     if (this.finished) return;
     this.init.record.termination = terminationOf(code);
     this.finish();
-    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.init.hsts, retryAfterSeconds: code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) : undefined });
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.init.hsts, retryAfterSeconds });
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */

@@ -47,7 +47,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: strin
   // refine an audit line (a DAG PATCH that pauses or unpauses); both are small.
   let replayLength = bodied && retriable ? replayableLength(req) : undefined;
   if (bodied && replayLength === undefined) retriable = false;
-  if (bodied && replayLength === undefined && record.audit) {
+  if (bodied && replayLength === undefined && (record.audit || record.loginAttempt)) {
     const len = replayableLength(req);
     if (len !== undefined && len <= AUDIT_BODY_BYTES) replayLength = len;
   }
@@ -82,6 +82,11 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: strin
         record.readMs = performance.now() - record.start;
         record.bytesIn = body.length;
         if (record.audit) refineAudit(record.audit, body);
+        if (record.loginAttempt) {
+          record.loginUser = loginUserOf(body);
+          const left = record.loginUser && facts.loginGuard ? facts.loginGuard.lockedFor([`user:${record.loginUser}`], Date.now()) : 0;
+          if (left > 0) return exchange.failWith('AIRGATE_ERR_LOGIN_LOCKED', Math.ceil(left / 1000));
+        }
         place(exchange, body);
       },
       () => req.destroy(),
@@ -109,6 +114,20 @@ function place(exchange: Exchange, body: Buffer | undefined): void {
   if (server !== FULL) return exchange.start(server);
   exchange.queued();
   if (!backend.queue.enqueue(exchange)) exchange.fail('AIRGATE_ERR_QUEUE_FULL');
+}
+
+/** The user name of a login form (urlencoded) or token request (JSON). */
+function loginUserOf(body: Buffer): string | undefined {
+  const text = body.toString('utf8');
+  if (text.startsWith('{')) {
+    try {
+      const u = (JSON.parse(text) as { username?: unknown }).username;
+      return typeof u === 'string' ? u : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return new URLSearchParams(text).get('username') ?? undefined;
 }
 
 function readBody(req: IncomingMessage, length: number): Promise<Buffer> {

@@ -40,6 +40,8 @@ export interface ForwardFacts {
   identity: string[] | undefined;
   /** A Set-Cookie for the client (a renewed session). */
   setCookie: string | undefined;
+  /** Login protection, when this request is a login attempt (user-name lockouts are checked once the form is read). */
+  loginGuard?: { lockedFor(keys: readonly string[], now: number): number } | undefined;
   proto: 'http' | 'https';
   port: string;
   /** The Host to send upstream when the route does not preserve the client's. */

@@ -20,6 +20,15 @@ import { RequestRecord, terminationOf } from '../observability/request-record.js
 import type { Observer } from '../observability/observer.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledRoute } from './router.js';
+import type { Identity } from '../auth/identity.js';
+import { dagIdOf, normalizePath } from '../policy/normalize.js';
+
+/** Airflow's password form (Airflow 2 FAB `/login/`) and token endpoint (Airflow 3 `/auth/token`). */
+const LOGIN_PATH = /^\/(?:login\/?|auth\/token\/?)$/i;
+
+function hostOnlyLower(host: string): string {
+  return host.replace(/:\d+$/, '').toLowerCase();
+}
 
 /** What a listener needs from the gateway that owns it. */
 export interface ListenerHost {
@@ -179,21 +188,64 @@ export class Listener {
     const rt = gw.runtime;
     const found = hostAndRequestId(req);
     const requestId = requestIdFor(found.requestId);
-    const target = originForm(req.url!);
-    const host = target === req.url ? found.host : absoluteFormHost(req.url!);
-    const facts = this.facts(req, requestId, target === req.url ? undefined : host, false);
-    const record = new RequestRecord(start, requestId, req.method ?? '', target ?? req.url ?? '', facts.clientAddress, this.config.name);
-    if (target === undefined || (host === undefined && req.httpVersionMinor === 1)) {
+    const raw = originForm(req.url!);
+    const host = raw === req.url ? found.host : absoluteFormHost(req.url!);
+    const facts = this.facts(req, requestId, raw === req.url ? undefined : host, false);
+    const record = new RequestRecord(start, requestId, req.method ?? '', raw ?? req.url ?? '', facts.clientAddress, this.config.name);
+    if (raw === undefined || (host === undefined && req.httpVersionMinor === 1)) {
       res.shouldKeepAlive = false;
-      return this.answerError(req, res, record, 'AIRGATE_ERR_BAD_REQUEST', { detail: target === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
+      return this.answerError(req, res, record, 'AIRGATE_ERR_BAD_REQUEST', { detail: raw === undefined ? 'The request target must be a path.' : 'HTTP/1.1 requests need a Host header.' });
     }
+    // What policy judges is what Airflow serves: the normalized path is the one forwarded.
+    const norm = normalizePath(raw);
+    if (!norm.ok) return this.answerError(req, res, record, 'AIRGATE_ERR_BAD_REQUEST', { detail: `The path cannot be judged safely: ${norm.reason}.` });
+    const target = norm.path + norm.query;
     if (target.startsWith('/_airgate/')) return this.gatewayEndpoint(req, res, target, record);
     const route = rt.router.match(host, target);
     if (!route) return this.answerError(req, res, record, 'AIRGATE_ERR_NO_ROUTE');
     record.route = route.name;
     record.backend = route.backend.name;
-    if (route.auth === 'sso' || route.auth === 'bearer') return void this.authenticated(req, res, target, route, facts, record);
-    forward(req, res, target, route, facts, record, gw.logger, gw.observer, this);
+    const isPublic = rt.isPublic(norm.path);
+    if (!isPublic && (route.auth === 'sso' || route.auth === 'bearer')) return void this.authenticated(req, res, target, route, facts, record, norm.path, host ?? '');
+    this.admit(req, res, target, route, facts, record, norm.path, host ?? '', undefined, isPublic);
+  }
+
+  /**
+   * The checks between identity and upstream: policy (protected routes), login lockouts and rate
+   * limits — all before the request takes an upstream slot.
+   */
+  private admit(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, facts: ForwardFacts, record: RequestRecord, path: string, host: string, identity: Identity | undefined, isPublic: boolean): void {
+    const rt = this.host.runtime;
+    const method = req.method ?? 'GET';
+    if (route.policy && !isPublic) {
+      const q = target.indexOf('?');
+      const d = rt.policy.decide({ host: hostOnlyLower(host), path, method, dag: dagIdOf(path, q < 0 ? '' : target.slice(q)), user: identity?.user, email: identity?.email, groups: identity?.groups ?? [], role: identity?.role, auth: identity?.method ?? 'none', source: facts.clientAddress });
+      record.policy = d.allow ? 'allow' : 'deny';
+      record.rule = d.rule;
+      if (!d.allow) {
+        this.host.logger.info({ requestId: record.id, user: identity?.user, client: facts.clientAddress, method, path, rule: d.rule, reason: d.reason }, 'request denied by policy');
+        return this.answerError(req, res, record, 'AIRGATE_ERR_FORBIDDEN', { detail: d.reason });
+      }
+    }
+    const now = Date.now();
+    const isLogin = method === 'POST' && LOGIN_PATH.test(path);
+    if (isLogin) {
+      const left = rt.loginGuard.lockedFor([`ip:${facts.clientAddress}`], now);
+      if (left > 0) return this.answerError(req, res, record, 'AIRGATE_ERR_LOGIN_LOCKED', { retryAfterSeconds: Math.ceil(left / 1000) });
+      record.loginAttempt = true;
+      facts.loginGuard = rt.loginGuard;
+    }
+    if (!rt.limits.empty) {
+      const v = rt.limits.check({ req, route: route.name, host, path, method, client: facts.clientAddress, user: identity?.user, session: identity?.sid }, now);
+      if (v) {
+        record.rule = v.name;
+        res.setHeader('ratelimit-limit', v.limit);
+        res.setHeader('ratelimit-remaining', v.remaining);
+        res.setHeader('ratelimit-reset', v.resetSeconds);
+        return this.answerError(req, res, record, 'AIRGATE_ERR_RATE_LIMITED', { retryAfterSeconds: v.retryAfterSeconds, detail: `Rate limit ${v.name} exceeded.` });
+      }
+    }
+    forward(req, res, target, route, facts, record, this.host.logger, this.host.observer, this);
   }
 
   /**
@@ -201,7 +253,7 @@ export class Listener {
    * requests from a browser go to the IdP; API and XHR calls get 401 JSON with a challenge,
    * never a redirect. The verified identity travels to Airflow as headers and a signed assertion.
    */
-  private async authenticated(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, facts: ForwardFacts, record: RequestRecord): Promise<void> {
+  private async authenticated(req: IncomingMessage, res: ServerResponse, target: string, route: CompiledRoute, facts: ForwardFacts, record: RequestRecord, path: string, host: string): Promise<void> {
     const auth = this.host.runtime.auth!;
     let outcome;
     try {
@@ -229,7 +281,7 @@ export class Listener {
     facts.identity = [names.user, id.user, names.roles, id.role, names.groups, id.groups.join(','), auth.cfg.assertion.header, await auth.signer.assertion(id, route.name, Date.now())];
     if (id.email) facts.identity.push(names.email, id.email);
     facts.setCookie = outcome.setCookie;
-    forward(req, res, target, route, facts, record, this.host.logger, this.host.observer, this);
+    this.admit(req, res, target, route, facts, record, path, host, id, false);
   }
 
   /** The origin the browser used (for the OIDC redirect URI). */
@@ -304,6 +356,7 @@ export class Listener {
           const done = await auth.callback(req, origin, target);
           if ('error' in done) {
             record.termination = 'login-failed';
+            this.host.runtime.loginGuard.failure([`ip:${record.client}`], Date.now());
             this.host.logger.warn({ requestId: record.id, client: record.client, reason: done.error }, 'login failed');
             return sendError(req, res, 'AIRGATE_ERR_LOGIN_FAILED', record.id, { detail: done.error, hsts: this.hsts });
           }
@@ -357,6 +410,13 @@ export class Listener {
   ended(record: RequestRecord, res: ServerResponse): void {
     record.status = res.statusCode;
     if (!res.writableFinished && record.termination === 'ok') record.termination = 'client-abort';
+    if (record.loginAttempt && record.server) {
+      // Airflow re-renders its form with 200 (or 401 from /auth/token) on a failed login; success redirects (302) or creates a token (201).
+      const keys = record.loginUser ? [`ip:${record.client}`, `user:${record.loginUser}`] : [`ip:${record.client}`];
+      const guard = this.host.runtime.loginGuard;
+      if (record.status === 302 || record.status === 201) guard.success(keys);
+      else if (record.status === 200 || record.status === 400 || record.status === 401) guard.failure(keys, Date.now());
+    }
     this.host.observer.finished(record, performance.now());
     this.host.requestEnded(this);
   }

@@ -13,6 +13,7 @@ export interface CompiledRoute {
   readonly requestTimeout: number;
   readonly retry: RouteConfig['retries'];
   readonly auth: RouteConfig['auth'];
+  readonly policy: boolean;
 }
 
 function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
@@ -46,6 +47,7 @@ export class Router {
         requestTimeout: r.timeouts.request,
         retry: r.retries,
         auth: r.auth,
+        policy: r.policy,
       });
       if (!r.host) this.anyHost.push(compiled);
       else if (r.host.startsWith('*.')) push(wild, r.host.slice(1), compiled);

@@ -7,6 +7,9 @@ import { Router } from './router.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { EventLog } from '../observability/events.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import { PolicyEvaluator } from '../policy/evaluator.js';
+import { RateLimits } from '../policy/limits.js';
+import { LoginGuard } from '../policy/login-guard.js';
 
 /**
  * Everything built from one configuration snapshot: backends with their pools, and the
@@ -22,6 +25,10 @@ export class Runtime {
   readonly identityHeaders: ReadonlySet<string>;
   /** airgate's own cookie prefixes, never forwarded to Airflow. */
   readonly ownCookies: readonly string[];
+  readonly policy: PolicyEvaluator;
+  readonly publicPaths: readonly string[];
+  readonly limits: RateLimits;
+  readonly loginGuard: LoginGuard;
   /** Set by the gateway before the runtime serves (building it is asynchronous: OIDC discovery). */
   auth: Authenticator | undefined;
 
@@ -34,6 +41,10 @@ export class Runtime {
     this.identityHeaders = new Set([h.user, h.email, h.roles, h.groups, assertion].map((n) => n.toLowerCase()));
     this.ownCookies = [`${config.auth?.session?.cookie ?? 'airgate_session'}=`, 'airgate_login=', ...[...Object.values(config.backends)].flatMap((b) => (b.sticky ? [`${b.sticky.cookie}=`] : []))];
     this.auth = undefined;
+    this.policy = new PolicyEvaluator(config.policy.rules);
+    this.publicPaths = config.policy.public.map((p) => p.toLowerCase());
+    this.limits = new RateLimits(config.rate_limits, config.limit_store_size, previous?.limits);
+    this.loginGuard = previous?.loginGuard ?? new LoginGuard(config.login_protection, config.limit_store_size);
     const backends = new Map<string, Backend>();
     const onEject: BackendDeps['onEject'] = (server, forMs) => {
       logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
@@ -60,6 +71,13 @@ export class Runtime {
             },
           }),
       );
+  }
+
+  /** `/_airgate/` and the configured public prefixes skip authentication and policy. */
+  isPublic(path: string): boolean {
+    const lower = path.toLowerCase();
+    for (const p of this.publicPaths) if (lower === p || (lower.startsWith(p) && (p.endsWith('/') || lower.charCodeAt(p.length) === 47))) return true;
+    return false;
   }
 
   routes(): import('./router.js').CompiledRoute[] {
