@@ -95,6 +95,27 @@ export class Listener {
     this.server.on('upgrade', this.onUpgrade.bind(this));
     this.server.on('clientError', this.onClientError.bind(this));
     this.acceptor = config.proxy_protocol ? createNetServer({ pauseOnConnect: false }, (s) => void this.acceptProxied(s)) : undefined;
+    if (config.max_connections > 0) (this.acceptor ?? this.server).maxConnections = config.max_connections;
+    if (config.max_connections_per_ip > 0) this.server.on('connection', (s: Socket) => this.limitPerIp(s));
+  }
+
+  private readonly perIp = new Map<string, number>();
+
+  /** `max_connections_per_ip`: a client holding that many connections has its next one closed. */
+  private limitPerIp(socket: Socket): void {
+    const ip = proxiedSource(socket) ?? unmap(socket.remoteAddress ?? '');
+    const n = (this.perIp.get(ip) ?? 0) + 1;
+    if (n > this.config.max_connections_per_ip) {
+      this.host.logger.warn({ listener: this.config.name, client: ip, limit: this.config.max_connections_per_ip }, 'connection refused: too many connections from this address');
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, n);
+    socket.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
   }
 
   /** PROXY protocol: only trusted peers may send the header; the address it names becomes the peer. */
