@@ -79,6 +79,8 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
     ratio(results, 'airgate', 'undici-minimal'),
     ratio(results, 'airgate-full', 'airgate'),
     ratio(results, 'airgate-full', 'airgate-full-nolog'),
+    ratio(results, 'airgate-policy-1000', 'airgate-policy-1'),
+    ratio(results, 'airgate-policy-1', 'airgate'),
   ];
   const vsHello = ratios[0]?.value ?? null;
   return {

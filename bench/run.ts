@@ -26,7 +26,7 @@ import { get } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, cpuTicks, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
 import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
 import { killRunningWrk, runWrk } from './wrk.js';
@@ -284,6 +284,18 @@ async function main(): Promise<number> {
         description: 'airgate with every feature switched on (peak-ewma, sticky, retries, outlier) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate-full', (port, upstreamPort, logDir) => fullFeaturesConfig(port, upstreamPort, idp.issuer, logDir)),
+      },
+      {
+        name: 'airgate-policy-1',
+        description: 'airgate with 1 policy rule and a rate limit',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate-policy-1', policyConfig(1)),
+      },
+      {
+        name: 'airgate-policy-1000',
+        description: 'airgate with 1,000 policy rules and a rate limit',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate-policy-1000', policyConfig(1000)),
       },
       {
         name: 'airgate-full-nolog',

@@ -256,3 +256,29 @@ test('login lockouts grow with each lockout and a success clears them', () => {
   guard.failure(['ip:9.9.9.9'], 70_000);
   assert.equal(guard.lockedFor(['ip:9.9.9.9'], 70_000), 0, 'failures outside the window do not add up');
 });
+
+test('airgate check reports rules that can never match', async () => {
+  const { execFile } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const dir = mkdtempSync(join(tmpdir(), 'airgate-check-'));
+  const file = join(dir, 'airgate.yaml');
+  writeFileSync(file, `listeners: [{ name: p, address: "127.0.0.1:0" }]
+policy:
+  rules:
+    - { name: lockdown, effect: deny, match: {} }
+    - { name: readers, effect: allow, match: { methods: [GET] } }
+backends: { a: { servers: [{ name: s, url: "http://127.0.0.1:1" }] } }
+routes: [{ path: /, backend: a, policy: true }]
+`);
+  try {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'check', '-c', file], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    assert.match(out, /warning: rule readers can never allow anything: rule lockdown denies every request, and deny wins/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,7 @@
 import { formatDuration } from '../core/duration.js';
 import { loadOrExit } from './load-or-exit.js';
 import { healthPath } from '../upstream/health/probe.js';
+import { PolicyEvaluator } from '../policy/evaluator.js';
 
 /** `airgate check -c FILE`: validate, print what would run, exit 1 on any error (like `haproxy -c`). */
 export function checkCommand(opts: { config: string }): void {
@@ -24,5 +25,13 @@ export function checkCommand(opts: { config: string }): void {
     out.push(`  ${(r.host ?? '*').padEnd(20)} ${r.path.padEnd(24)} → ${r.backend}  (response headers ${formatDuration(t.response_headers)}, body idle ${formatDuration(t.body_idle)}${t.request ? `, request ${formatDuration(t.request)}` : ''})`);
   }
   if (cfg.admin) out.push(`admin API: ${cfg.admin.address.host}:${cfg.admin.address.port}`);
+  if (cfg.policy.rules.length) {
+    const protectedRoutes = cfg.routes.filter((r) => r.policy).length;
+    out.push(`policy: ${cfg.policy.rules.length} rules on ${protectedRoutes} protected route${protectedRoutes === 1 ? '' : 's'}; public: ${cfg.policy.public.join(' ')}`);
+    const warnings = new PolicyEvaluator(cfg.policy.rules).unreachable();
+    if (protectedRoutes === 0) warnings.push('no route sets policy: true, so no rule is ever evaluated');
+    for (const w of warnings) out.push(`  warning: ${w}`);
+  }
+  for (const l of cfg.rate_limits) out.push(`rate limit ${l.name}: ${l.rate.text}, burst ${l.burst}, per ${l.key.join('+')}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -141,9 +141,15 @@ export class PolicyEvaluator {
   /** Rules that can never match, for `airgate check`: a rule shadowed by an earlier deny that matches everything it does. */
   unreachable(): string[] {
     const out: string[] = [];
-    this.rules.forEach((rule, i) => {
-      if (rule.tests.length === 0 && !rule.allow) for (const later of this.rules.slice(i + 1)) out.push(`rule ${later.name} can never apply: rule ${rule.name} denies every request`);
-    });
+    const catchAllDeny = this.rules.find((r) => r.tests.length === 0 && !r.allow);
+    if (catchAllDeny) for (const r of this.rules) if (r.allow) out.push(`rule ${r.name} can never allow anything: rule ${catchAllDeny.name} denies every request, and deny wins`);
+    const seen = new Map<string, string>();
+    for (const r of this.rules) {
+      const sig = `${r.allow}|${r.describe}`;
+      const first = seen.get(sig);
+      if (first) out.push(`rule ${r.name} repeats rule ${first} and never changes a decision`);
+      else seen.set(sig, r.name);
+    }
     return out;
   }
 }
