@@ -59,6 +59,14 @@ export const policyKeys = {
       max_lockout: duration.default(3_600_000),
     })
     .prefault({}),
+  /** Where rate-limit counters live: this instance's memory, or Redis shared by every instance. */
+  store: z
+    .strictObject({
+      type: z.enum(['memory', 'redis']).default('memory'),
+      url: z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional(),
+    })
+    .prefault({})
+    .refine((s) => s.type !== 'redis' || s.url !== undefined, { message: 'store type redis needs a url' }),
   /** Entries kept per in-memory limiter store; the oldest are dropped beyond it (a key flood cannot grow memory without limit). */
   limit_store_size: z.number().int().min(1000).max(10_000_000).default(100_000),
 };

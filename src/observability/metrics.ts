@@ -169,6 +169,14 @@ export class Metrics {
         for (const b of runtime().backends.values()) this.set({ backend: b.name }, counters.drift().has(b.name) ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'airgate_ratelimit_store_degraded',
+      help: '1 while the shared (Redis) rate-limit store is unreachable and limits are per instance',
+      registers: [r],
+      collect() {
+        this.set(runtime().limits.shared?.degraded ? 1 : 0);
+      },
+    });
     new Counter({
       name: 'airgate_config_reloads_total',
       help: 'Configuration reloads by result',

@@ -3,6 +3,7 @@ import type { AirgateConfig } from '../config/schema.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { globToRegExp } from './glob.js';
 import { GcraStore } from './rate-limiter.js';
+import type { SharedGcra } from './redis-gcra.js';
 
 type LimitConfig = AirgateConfig['rate_limits'][number];
 
@@ -78,8 +79,11 @@ function compile(cfg: LimitConfig, storeSize: number): Compiled {
  */
 export class RateLimits {
   private readonly limits: Compiled[];
+  /** Counters shared through Redis (`store: { type: redis }`), or undefined for this instance's own. */
+  readonly shared: SharedGcra | undefined;
 
-  constructor(cfg: AirgateConfig['rate_limits'], storeSize: number, previous?: RateLimits) {
+  constructor(cfg: AirgateConfig['rate_limits'], storeSize: number, previous?: RateLimits, shared?: SharedGcra) {
+    this.shared = shared;
     // Keep counters across reloads for limits that kept their name and rate.
     this.limits = cfg.map((c) => {
       const old = previous?.limits.find((l) => l.cfg.name === c.name && l.cfg.rate.text === c.rate.text && l.cfg.burst === c.burst);
@@ -99,6 +103,19 @@ export class RateLimits {
       const key = l.key(s);
       if (key === undefined) continue;
       const r = l.store.take(key, now, l.emissionMs, l.cfg.burst);
+      if (!r.allowed) return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
+    }
+    return undefined;
+  }
+
+  /** The same check against the shared store (Redis), falling back to local counters. */
+  async checkShared(s: LimitSubject, now: number): Promise<LimitVerdict | undefined> {
+    if (s.method === 'PUT' && HEARTBEAT.test(s.path)) return undefined;
+    for (const l of this.limits) {
+      if (!l.test(s)) continue;
+      const key = l.key(s);
+      if (key === undefined) continue;
+      const r = await this.shared!.take(`${l.cfg.name}:${key}`, now, l.emissionMs, l.cfg.burst);
       if (!r.allowed) return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
     }
     return undefined;

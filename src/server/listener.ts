@@ -22,6 +22,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledRoute } from './router.js';
 import type { Identity } from '../auth/identity.js';
 import { dagIdOf, normalizePath } from '../policy/normalize.js';
+import type { LimitVerdict } from '../policy/limits.js';
 
 /** Airflow's password form (Airflow 2 FAB `/login/`) and token endpoint (Airflow 3 `/auth/token`). */
 const LOGIN_PATH = /^\/(?:login\/?|auth\/token\/?)$/i;
@@ -257,16 +258,23 @@ export class Listener {
       facts.loginGuard = rt.loginGuard;
     }
     if (!rt.limits.empty) {
-      const v = rt.limits.check({ req, route: route.name, host, path, method, client: facts.clientAddress, user: identity?.user, session: identity?.sid }, now);
-      if (v) {
-        record.rule = v.name;
-        res.setHeader('ratelimit-limit', v.limit);
-        res.setHeader('ratelimit-remaining', v.remaining);
-        res.setHeader('ratelimit-reset', v.resetSeconds);
-        return this.answerError(req, res, record, 'AIRGATE_ERR_RATE_LIMITED', { retryAfterSeconds: v.retryAfterSeconds, detail: `Rate limit ${v.name} exceeded.` });
+      const subject = { req, route: route.name, host, path, method, client: facts.clientAddress, user: identity?.user, session: identity?.sid };
+      if (rt.limits.shared) {
+        void rt.limits.checkShared(subject, now).then((v) => (v ? this.limited(req, res, record, v) : forward(req, res, target, route, facts, record, this.host.logger, this.host.observer, this)));
+        return;
       }
+      const v = rt.limits.check(subject, now);
+      if (v) return this.limited(req, res, record, v);
     }
     forward(req, res, target, route, facts, record, this.host.logger, this.host.observer, this);
+  }
+
+  private limited(req: IncomingMessage, res: ServerResponse, record: RequestRecord, v: LimitVerdict): void {
+    record.rule = v.name;
+    res.setHeader('ratelimit-limit', v.limit);
+    res.setHeader('ratelimit-remaining', v.remaining);
+    res.setHeader('ratelimit-reset', v.resetSeconds);
+    this.answerError(req, res, record, 'AIRGATE_ERR_RATE_LIMITED', { retryAfterSeconds: v.retryAfterSeconds, detail: `Rate limit ${v.name} exceeded.` });
   }
 
   /**

@@ -9,6 +9,8 @@ import type { EventLog } from '../observability/events.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { PolicyEvaluator } from '../policy/evaluator.js';
 import { RateLimits } from '../policy/limits.js';
+import { SharedGcra } from '../policy/redis-gcra.js';
+import { GcraStore } from '../policy/rate-limiter.js';
 import { LoginGuard } from '../policy/login-guard.js';
 
 /**
@@ -43,7 +45,9 @@ export class Runtime {
     this.auth = undefined;
     this.policy = new PolicyEvaluator(config.policy.rules);
     this.publicPaths = config.policy.public.map((p) => p.toLowerCase());
-    this.limits = new RateLimits(config.rate_limits, config.limit_store_size, previous?.limits);
+    const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store);
+    const shared = config.store.type === 'redis' ? (sameStore && previous.limits.shared ? previous.limits.shared : new SharedGcra(config.store.url!, new GcraStore(config.limit_store_size), logger)) : undefined;
+    this.limits = new RateLimits(config.rate_limits, config.limit_store_size, previous?.limits, shared);
     this.loginGuard = previous?.loginGuard ?? new LoginGuard(config.login_protection, config.limit_store_size);
     const backends = new Map<string, Backend>();
     const onEject: BackendDeps['onEject'] = (server, forMs) => {
@@ -109,6 +113,7 @@ export class Runtime {
   }
 
   async destroy(): Promise<void> {
+    this.limits.shared?.close();
     await Promise.all(this.checkers.map((c) => c.stop()));
     await Promise.all([...this.backends.values()].map((b) => b.destroy()));
   }
