@@ -3,8 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { loadConfigFile } from '../src/config/load.js';
@@ -14,6 +12,7 @@ import { LogCapture } from './helpers/gateway.js';
 import { runLoad } from './helpers/load.js';
 import { spawnGateway } from './helpers/spawn.js';
 import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/port.js';
 
 const TOKEN = 'reload-test-admin-token';
 
@@ -31,14 +30,6 @@ routes:
 `;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 test('20 reloads under continuous load: zero failed requests; health and operator state carry over; a broken config changes nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airgate-reload-'));
