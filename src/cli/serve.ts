@@ -1,6 +1,7 @@
 import { Gateway } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
+import { isWorker, runPrimary, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
 
 /** Stop gracefully on SIGTERM/SIGINT and exit 0; a second signal exits at once. */
 export function stopOnSignals(stop: () => Promise<void>): void {
@@ -35,5 +36,24 @@ export async function runGateway(config: AirgateConfig, configFile?: string): Pr
 }
 
 export async function serveCommand(opts: { config: string }): Promise<void> {
-  await runGateway(loadOrExit(opts.config), opts.config);
+  const cfg = loadOrExit(opts.config);
+  if (isWorker()) return runWorker(cfg, opts.config);
+  if (workerCount(cfg) > 1) return runPrimary(cfg, opts.config);
+  await runGateway(cfg, opts.config);
+}
+
+/** A worker of `workers: N`: one gateway, driven by the primary's messages. */
+async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> {
+  // Only the first worker keeps the admin listener (one address can be bound once).
+  const config = workerSlot() === 0 ? cfg : { ...cfg, admin: undefined };
+  const gateway = new Gateway(config as AirgateConfig, { configFile });
+  await gateway.start();
+  process.on('SIGHUP', () => undefined); // the primary orders reloads
+  process.on('SIGTERM', () => undefined);
+  process.on('SIGINT', () => undefined);
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type === 'reload') void gateway.reload().then((r) => process.send?.({ type: 'reloaded', ok: r.ok }));
+    if (m.type === 'stop') void gateway.stop().then(() => process.exit(0));
+  });
+  process.send?.({ type: 'ready' });
 }

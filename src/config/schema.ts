@@ -123,6 +123,8 @@ export const configSchema = z
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .prefault({}),
+    /** Worker processes sharing the listeners: a number, or `auto` for one per CPU core. */
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
     admin: z
       .strictObject({
         /** The admin listener (status, server control, metrics later); keep it off the public network. */

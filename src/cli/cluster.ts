@@ -1,0 +1,95 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { createLogger } from '../observability/logger.js';
+import type { AirgateConfig } from '../config/schema.js';
+import { loadConfigFile } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
+
+export type WorkerMessage = { type: 'ready' } | { type: 'reloaded'; ok: boolean } | { type: 'stopped' };
+export type PrimaryMessage = { type: 'reload' } | { type: 'stop' };
+
+export function workerCount(cfg: AirgateConfig): number {
+  return cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
+}
+
+/**
+ * The primary of `workers: N`: forks N worker processes that share the listeners (the kernel
+ * spreads connections), replaces a worker that dies, reloads them one at a time on SIGHUP (each
+ * waits until the previous one has reloaded, so listeners never close), and stops them
+ * gracefully on SIGTERM/SIGINT. The admin listener runs in the first worker.
+ */
+export async function runPrimary(cfg: AirgateConfig, configFile: string): Promise<void> {
+  const logger = createLogger(cfg.logging.level);
+  const n = workerCount(cfg);
+  cluster.schedulingPolicy = cluster.SCHED_NONE; // the kernel balances accepts; no hop through the primary
+  let stopping = false;
+  const slots = new Map<number, Worker>();
+
+  const fork = (slot: number): Worker => {
+    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot) });
+    slots.set(slot, w);
+    w.on('exit', (code, signal) => {
+      if (slots.get(slot) !== w) return;
+      slots.delete(slot);
+      if (stopping) return;
+      logger.error({ slot, pid: w.process.pid, code, signal }, 'worker died; starting a new one');
+      fork(slot);
+    });
+    return w;
+  };
+  const whenMessage = (w: Worker, type: WorkerMessage['type']) =>
+    new Promise<WorkerMessage>((resolve) => {
+      const on = (m: WorkerMessage) => {
+        if (m?.type === type) {
+          w.off('message', on);
+          resolve(m);
+        }
+      };
+      w.on('message', on);
+    });
+
+  const workers = Array.from({ length: n }, (_, i) => fork(i));
+  await Promise.all(workers.map((w) => whenMessage(w, 'ready')));
+  logger.info({ workers: n, pids: workers.map((w) => w.process.pid) }, 'airgate workers started');
+
+  let reloading = false;
+  process.on('SIGHUP', () => {
+    if (reloading) return;
+    reloading = true;
+    void (async () => {
+      try {
+        loadConfigFile(configFile); // refuse a broken file before touching any worker
+      } catch (err) {
+        logger.error({ errors: err instanceof ConfigError ? err.message.split('\n') : [String(err)] }, 'configuration reload failed; the running configuration stays');
+        reloading = false;
+        return;
+      }
+      for (const [slot, w] of [...slots]) {
+        w.send({ type: 'reload' } satisfies PrimaryMessage);
+        const r = await whenMessage(w, 'reloaded');
+        logger.info({ slot, pid: w.process.pid, ok: (r as { ok: boolean }).ok }, 'worker reloaded');
+      }
+      reloading = false;
+    })();
+  });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('airgate stopping workers');
+    const all = [...slots.values()];
+    for (const w of all) w.send({ type: 'stop' } satisfies PrimaryMessage);
+    void Promise.all(all.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))))).then(() => {
+      logger.info('airgate stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+export const isWorker = (): boolean => cluster.isWorker;
+
+/** In a worker: the slot it occupies (the admin listener lives in slot 0). */
+export function workerSlot(): number {
+  return Number(process.env.AIRGATE_WORKER_SLOT ?? '0');
+}

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { basicYaml, startSims } from './helpers/gateway.js';
+import { runLoad } from './helpers/load.js';
+import { spawnGateway } from './helpers/spawn.js';
+import { waitFor } from './helpers/wait.js';
+
+const startedPids = (out: string): number[] =>
+  out
+    .split('\n')
+    .filter((l) => l.includes('"msg":"airgate started"'))
+    .map((l) => (JSON.parse(l) as { pid: number }).pid);
+
+test('workers: 2 share the listener; a worker killed with kill -9 under load is replaced and at most its in-flight requests fail', async () => {
+  const sims = await startSims(2);
+  const gw = await spawnGateway(basicYaml(sims, { top: 'workers: 2\naccess_log: { enabled: false }' }));
+  try {
+    await waitFor(() => gw.stdout().includes('airgate workers started'), 'both workers to start');
+    const pids = startedPids(gw.stdout());
+    assert.equal(new Set(pids).size, 2, 'two worker processes');
+    let killed = false;
+    const load = await runLoad(`http://127.0.0.1:${gw.port}/api/v1/dags`, {
+      total: 1500,
+      concurrency: 8,
+      headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` },
+      onProgress: (done) => {
+        if (done === 300 && !killed) {
+          killed = true;
+          process.kill(pids[0]!, 'SIGKILL');
+        }
+      },
+    });
+    assert.ok(load.failed.length <= 8, `at most the requests in flight on the killed worker failed: ${JSON.stringify(load.failed)}`);
+    assert.ok(load.ok >= 1492);
+    await waitFor(() => gw.stdout().includes('worker died; starting a new one'), 'the primary to notice');
+    await waitFor(() => startedPids(gw.stdout()).length === 3, 'a replacement worker to start');
+    const after = await runLoad(`http://127.0.0.1:${gw.port}/health`, { total: 100, concurrency: 4 });
+    assert.deepEqual(after.failed, [], 'all served after the replacement');
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0);
+  } finally {
+    gw.cleanup();
+    await Promise.all(sims.map((s) => s.stop()));
+  }
+});
+
+test('SIGHUP reloads the workers one at a time under load without a failed request', async () => {
+  const sims = await startSims(2);
+  const gw = await spawnGateway(basicYaml([sims[0]!], { top: 'workers: 2\naccess_log: { enabled: false }' }));
+  try {
+    await waitFor(() => gw.stdout().includes('airgate workers started'), 'both workers to start');
+    const { writeFileSync } = await import('node:fs');
+    const file = gw.child.spawnargs.at(-1)!;
+    let sent = false;
+    const load = await runLoad(`http://127.0.0.1:${gw.port}/_sim/echo`, {
+      total: 1200,
+      concurrency: 8,
+      onProgress: (done) => {
+        if (done === 200 && !sent) {
+          sent = true;
+          writeFileSync(file, basicYaml([sims[1]!], { top: 'workers: 2\naccess_log: { enabled: false }' }));
+          gw.child.kill('SIGHUP');
+        }
+      },
+    });
+    assert.deepEqual(load.failed, [], 'no request failed during the rolling reload');
+    await waitFor(() => (gw.stdout().match(/"msg":"worker reloaded"/g) ?? []).length === 2, 'both workers to reload');
+    const after = await runLoad(`http://127.0.0.1:${gw.port}/_sim/echo`, { total: 50, concurrency: 2 });
+    assert.deepEqual(Object.keys(after.byNode), ['web-2'], 'the new configuration is in force in every worker');
+  } finally {
+    gw.cleanup();
+    await Promise.all(sims.map((s) => s.stop()));
+  }
+});
