@@ -3,7 +3,7 @@
  * readiness polling, CPU accounting from /proc, and tool discovery.
  */
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -174,6 +174,32 @@ export function cpuTicks(pid: number): number {
   const stime = Number(rest[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot parse /proc/${pid}/stat: ${stat}`);
   return utime + stime;
+}
+
+/** CPU ticks of a process and all its descendants (a multi-process gateway: the primary and its workers). */
+export function cpuTicksTree(pid: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(rest[1]));
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      total += cpuTicks(p);
+    } catch {
+      return;
+    }
+    for (const [child, parent] of parents) if (parent === p) visit(child);
+  };
+  visit(pid);
+  return total;
 }
 
 /** Clock ticks per second (`getconf CLK_TCK`, normally 100). */

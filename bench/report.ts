@@ -81,6 +81,7 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
     ratio(results, 'airgate-full', 'airgate-full-nolog'),
     ratio(results, 'airgate-policy-1000', 'airgate-policy-1'),
     ratio(results, 'airgate-policy-1', 'airgate'),
+    ratio(results, 'airgate-2-workers', 'airgate'),
   ];
   const vsHello = ratios[0]?.value ?? null;
   return {

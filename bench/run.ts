@@ -27,7 +27,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
-import { clockTicksPerSecond, commandOutput, cpuTicks, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
+import { clockTicksPerSecond, commandOutput, cpuTicks, cpuTicksTree, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
 import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
 import { killRunningWrk, runWrk } from './wrk.js';
 import { StickyCookies } from '../src/upstream/sticky.js';
@@ -153,6 +153,8 @@ interface Started {
 
 interface Target {
   name: string;
+  /** Count the CPU of the measured process's children too (a primary with workers). */
+  tree?: boolean;
   /** A Cookie header wrk sends, as a browser returning airgate's sticky cookie would. */
   cookie?: string;
   description: string;
@@ -286,6 +288,13 @@ async function main(): Promise<number> {
         start: () => startAirgate('airgate-full', (port, upstreamPort, logDir) => fullFeaturesConfig(port, upstreamPort, idp.issuer, logDir)),
       },
       {
+        name: 'airgate-2-workers',
+        tree: true,
+        description: 'airgate, round robin, workers: 2 (CPU of the primary and both workers)',
+        measuredProcess: 'node airgate primary + workers',
+        start: () => startAirgate('airgate-2-workers', (port, upstreamPort) => airgateConfig(port, upstreamPort).replace('access_log: { enabled: false }', 'access_log: { enabled: false }\nworkers: 2')),
+      },
+      {
         name: 'airgate-policy-1',
         description: 'airgate with 1 policy rule and a rate limit',
         measuredProcess: 'node airgate',
@@ -327,10 +336,11 @@ async function main(): Promise<number> {
         const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections: WRK_CONNECTIONS, headers: cookie ? [`Cookie: ${cookie}`] : [] };
         if (warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: warmupSeconds });
 
-        const before = cpuTicks(started.proc.pid);
+        const cpu = target.tree ? cpuTicksTree : cpuTicks;
+        const before = cpu(started.proc.pid);
         const upstreamBefore = cpuTicks(upstream.proc.pid);
         const wrk = await runWrk({ ...wrkBase, durationSeconds });
-        const after = cpuTicks(started.proc.pid);
+        const after = cpu(started.proc.pid);
         const upstreamAfter = cpuTicks(upstream.proc.pid);
         if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
         if (wrk.requests <= 0) throw new Error(`${target.name}: wrk completed no requests:\n${wrk.raw}`);
