@@ -9,7 +9,8 @@ import { BearerVerifier } from './bearer.js';
 import { mapRole, stringList, type Identity } from './identity.js';
 import { OidcClient } from './oidc.js';
 import { SealedCookies } from './session-cookie.js';
-import { MemorySessionStore } from './session-store.js';
+import { MemorySessionStore, type SessionStore } from './session-store.js';
+import { RedisSessionStore } from './redis-session-store.js';
 
 type Auth = NonNullable<AirgateConfig['auth']>;
 
@@ -42,14 +43,14 @@ export class Authenticator {
   readonly signer: AssertionSigner;
   readonly oidc: OidcClient | undefined;
   readonly bearer: BearerVerifier;
-  readonly store: MemorySessionStore;
+  readonly store: SessionStore;
   private readonly sealed: SealedCookies | undefined;
   private readonly logger: Logger;
   private readonly cookiePrefix: string;
   /** Opened session cookies, so a busy session costs a map lookup, not a decryption per request. */
   private readonly opened = new Map<string, SessionClaims>();
 
-  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: MemorySessionStore) {
+  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: SessionStore) {
     this.cfg = cfg;
     this.signer = signer;
     this.logger = logger;
@@ -60,9 +61,10 @@ export class Authenticator {
     this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
   }
 
-  static async create(cfg: Auth, logger: Logger, previous?: Authenticator): Promise<Authenticator> {
+  static async create(cfg: Auth, logger: Logger, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
     const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create(cfg.assertion.keys, cfg.assertion.ttl, cfg.assertion.issuer);
-    const a = new Authenticator(cfg, signer, logger, previous?.store ?? new MemorySessionStore());
+    const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
+    const a = new Authenticator(cfg, signer, logger, store);
     if (a.oidc) await a.oidc.discover();
     if (cfg.assertion.keys.length === 0 && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;
@@ -107,7 +109,7 @@ export class Authenticator {
 
   /** One refresh at a time per session, shortly before the access token expires. */
   private async refreshIfDue(sid: string): Promise<void> {
-    const t = this.store.get(sid);
+    const t = await this.store.get(sid);
     if (!t?.refreshToken || !this.oidc || t.accessExpiresAt === undefined) return;
     if (t.accessExpiresAt - Date.now() > this.oidc.cfg.refresh_before) return;
     // Never more than one refresh per session every 10 s, even when tokens are short-lived.
@@ -156,7 +158,7 @@ export class Authenticator {
     const groups = stringList(claims[o.groups_claim]);
     const sid = randomBytes(16).toString('base64url');
     const idpSid = typeof claims.sid === 'string' ? claims.sid : undefined;
-    this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined });
+    await this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined }, this.cfg.session!.max_age);
     const nowS = Math.floor(Date.now() / 1000);
     const session: SessionClaims = { sid, sub: String(claims.sub), user, email, groups, role: mapRole(this.cfg.roles, this.cfg.default_role, { user, email, groups, claims }), idp_sid: idpSid, seen: nowS };
     this.logger.info({ user, role: session.role, groups }, 'user logged in');
@@ -167,11 +169,11 @@ export class Authenticator {
   }
 
   /** Logout: end the session here and at the IdP (end_session with id_token_hint). */
-  logout(identity: Identity | undefined, origin: string): { location: string; cookie: string } {
+  async logout(identity: Identity | undefined, origin: string): Promise<{ location: string; cookie: string }> {
     let location = '/';
     if (identity) {
-      const tokens = this.store.get(identity.sid);
-      this.store.revoke({ sid: identity.sid }, this.cfg.session?.max_age ?? 0);
+      const tokens = await this.store.get(identity.sid);
+      await this.store.revoke({ sid: identity.sid }, this.cfg.session?.max_age ?? 0);
       this.signer.forget(identity.sid);
       location = this.oidc?.endSessionUrl(tokens?.idToken, `${origin}/`) ?? '/';
       this.logger.info({ user: identity.user }, 'user logged out');
@@ -182,7 +184,7 @@ export class Authenticator {
   /** Back-channel logout (OIDC): the IdP posts a signed logout token naming a sid and/or sub. */
   async backchannelLogout(logoutToken: string): Promise<number> {
     const { sid, sub } = await this.oidc!.logoutToken(logoutToken);
-    const n = this.store.revoke({ idpSid: sid, sub }, this.cfg.session?.max_age ?? 0);
+    const n = await this.store.revoke({ idpSid: sid, sub }, this.cfg.session?.max_age ?? 0);
     this.logger.info({ idpSid: sid, sub, sessions: n }, 'back-channel logout');
     return n;
   }

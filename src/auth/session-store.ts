@@ -12,29 +12,41 @@ export interface SessionTokens {
   refreshing?: Promise<void> | undefined;
 }
 
+/** Where server-side session data and revocations live. */
+export interface SessionStore {
+  get(sid: string): Promise<SessionTokens | undefined>;
+  set(sid: string, tokens: SessionTokens, ttlMs: number): Promise<void>;
+  /** Synchronous: checked on every request. */
+  isRevoked(sid: string): boolean;
+  revoke(match: { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined }, maxAgeMs: number): Promise<number>;
+  close(): void;
+}
+
 /**
  * Server-side session data (memory; Redis when several instances share sessions) and the
  * revocation list: a session ended by logout or back-channel logout is refused even while its
  * cookie is still valid.
  */
-export class MemorySessionStore {
+export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, SessionTokens>();
   private readonly revoked = new Map<string, number>();
 
-  get(sid: string): SessionTokens | undefined {
+  async get(sid: string): Promise<SessionTokens | undefined> {
     return this.sessions.get(sid);
   }
 
-  set(sid: string, tokens: SessionTokens): void {
+  async set(sid: string, tokens: SessionTokens): Promise<void> {
     this.sessions.set(sid, tokens);
   }
+
+  close(): void {}
 
   isRevoked(sid: string): boolean {
     return this.revoked.has(sid);
   }
 
   /** End sessions by airgate session id, IdP session id or subject; returns how many. */
-  revoke(match: { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined }, maxAgeMs: number): number {
+  async revoke(match: { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined }, maxAgeMs: number): Promise<number> {
     const now = Date.now();
     for (const [k, until] of this.revoked) if (until < now) this.revoked.delete(k);
     let n = 0;

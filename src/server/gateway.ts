@@ -50,7 +50,7 @@ export class Gateway implements ListenerHost {
 
   async start(): Promise<void> {
     const authCfg = this.runtime.config.auth;
-    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger);
+    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -115,7 +115,7 @@ export class Gateway implements ListenerHost {
     let next: Runtime;
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
-      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, old.auth);
+      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
@@ -183,6 +183,7 @@ export class Gateway implements ListenerHost {
     for (const l of this.listeners) l.closeAll();
     await closed;
     await this.runtime.destroy();
+    this.runtime.auth?.store.close();
     this.observer.close();
     this.logger.info('airgate stopped');
   }

@@ -394,7 +394,7 @@ export class Listener {
         }
         case '/_airgate/logout': {
           const who = await auth.authenticate(req, true);
-          const out = auth.logout(who.identity, origin);
+          const out = await auth.logout(who.identity, origin);
           res.writeHead(302, { location: out.location, 'set-cookie': out.cookie, 'cache-control': 'no-store', 'x-request-id': record.id });
           return void res.end();
         }
