@@ -72,3 +72,48 @@ test('SIGHUP reloads the workers one at a time under load without a failed reque
     await Promise.all(sims.map((s) => s.stop()));
   }
 });
+
+test('workers: health is checked once per machine and reaches every worker; a drain through the admin API reaches every worker', async () => {
+  const { request } = await import('undici');
+  const sims = await startSims(3);
+  const token = 'workers-admin-token-0123';
+  const gw = await spawnGateway(
+    basicYaml(sims, {
+      top: `workers: 2\naccess_log: { enabled: false }\nadmin: { address: "127.0.0.1:0", token: ${token} }`,
+    }).replace('  airflow:\n    servers:', '  airflow:\n    health: { interval: 100ms, timeout: 150ms, rise: 1, fall: 1, jitter: 0% }\n    servers:'),
+  );
+  try {
+    await waitFor(() => gw.stdout().includes('airgate workers started'), 'both workers to start');
+    // Only the primary checks: the health request rate is one machine's, not two workers'.
+    const before = sims[0]!.healthRequests;
+    await waitFor(() => sims[0]!.healthRequests >= before + 10, 'ten checks');
+    const started = Date.now();
+    const checks = sims[0]!.healthRequests;
+    await waitFor(() => Date.now() - started >= 1000, 'one second of checks');
+    const perSecond = sims[0]!.healthRequests - checks;
+    assert.ok(perSecond <= 13, `about 10 checks per second for the machine, got ${perSecond}`);
+
+    sims[0]!.setFaults({ hang: true });
+    await waitFor(() => gw.stdout().includes('server airflow/web-1 is down'), 'the primary to mark web-1 down');
+    // The primary sends health to the workers every 250 ms; give it two rounds.
+    const seenAt = Date.now();
+    await waitFor(() => Date.now() - seenAt > 600, 'two broadcast rounds');
+    const afterDown = await runLoad(`http://127.0.0.1:${gw.port}/health`, { total: 200, concurrency: 8 });
+    assert.deepEqual(afterDown.failed, []);
+    assert.equal(afterDown.byNode['web-1'] ?? 0, 0, 'no worker sends to the down server');
+
+    const adminPort = Number(/"admin":"127\.0\.0\.1:(\d+)"/.exec(gw.stdout())![1]);
+    const drain = await request(`http://127.0.0.1:${adminPort}/backends/airflow/servers/web-2`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{"state":"drain"}' });
+    assert.equal(drain.statusCode, 200);
+    await drain.body.dump();
+    let last: Record<string, number> = {};
+    const deadline = Date.now() + 3000;
+    do {
+      last = (await runLoad(`http://127.0.0.1:${gw.port}/health`, { total: 100, concurrency: 8 })).byNode;
+    } while ((last['web-2'] ?? 0) > 0 && Date.now() < deadline);
+    assert.deepEqual(Object.keys(last), ['web-3'], `only web-3 serves in every worker: ${JSON.stringify(last)}`);
+  } finally {
+    gw.cleanup();
+    await Promise.all(sims.map((s) => s.stop()));
+  }
+});

@@ -13,6 +13,8 @@ export interface AdminHost {
   readonly runtime: Runtime;
   readonly observer: Observer;
   reload(): Promise<{ ok: boolean }>;
+  /** Workers relay operator changes to their siblings. */
+  readonly onAdminChange?: ((c: { backend: string; server: string; state?: AdminState; weight?: number }) => void) | undefined;
 }
 
 /** The dashboard cookie holds a hash of the token, never the token itself. */
@@ -157,6 +159,7 @@ export class AdminServer {
       this.host.observer.events.push('admin', `${server.id} weight ${server.weight} → ${String(body.weight)}`);
       server.weight = body.weight as number;
     }
+    this.host.onAdminChange?.({ backend: backendName, server: serverName, ...(body.state !== undefined ? { state: body.state as AdminState } : {}), ...(body.weight !== undefined ? { weight: body.weight as number } : {}) });
     json(res, 200, serverStatus(server, now));
   }
 

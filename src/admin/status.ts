@@ -65,7 +65,7 @@ export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; 
       return {
         name: b.name,
         balance: b.balancer.name,
-        clusterDegraded: rt.checker(b.name)?.clusterDegraded ?? null,
+        clusterDegraded: rt.clusterDegraded(b.name) ?? null,
         queued: b.queue.length,
         secretKeyDrift: observer.drift.backends.has(b.name),
         servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null)),

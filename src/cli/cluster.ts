@@ -5,8 +5,26 @@ import type { AirgateConfig } from '../config/schema.js';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../config/config-error.js';
 
-export type WorkerMessage = { type: 'ready' } | { type: 'reloaded'; ok: boolean } | { type: 'stopped' };
-export type PrimaryMessage = { type: 'reload' } | { type: 'stop' };
+import { Runtime } from '../server/runtime.js';
+import type { AdminChange, HealthSnapshot } from '../server/gateway.js';
+
+export type WorkerMessage = { type: 'ready' } | { type: 'reloaded'; ok: boolean } | { type: 'stopped' } | { type: 'admin'; change: AdminChange };
+export type PrimaryMessage = { type: 'reload' } | { type: 'stop' } | { type: 'health'; health: HealthSnapshot } | { type: 'admin'; change: AdminChange };
+
+/** Health as a runtime's checkers see it. */
+function snapshot(rt: Runtime): HealthSnapshot {
+  const h: HealthSnapshot = { servers: {}, clusterDegraded: {} };
+  for (const b of rt.backends.values()) {
+    for (const s of b.servers) h.servers[s.id] = s.health;
+    h.clusterDegraded[b.name] = rt.clusterDegraded(b.name) ?? null;
+  }
+  return h;
+}
+
+/** Workers do not run health checks: the primary checks once per machine and tells them. */
+export function withoutHealthChecks(cfg: AirgateConfig): AirgateConfig {
+  return { ...cfg, backends: Object.fromEntries(Object.entries(cfg.backends).map(([n, b]) => [n, { ...b, health: { ...b.health, enabled: false } }])) } as AirgateConfig;
+}
 
 export function workerCount(cfg: AirgateConfig): number {
   return cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
@@ -48,6 +66,23 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
       w.on('message', on);
     });
 
+  // Health checks run here, once per machine; every change reaches the workers within 250 ms.
+  let health = new Runtime(cfg, logger);
+  health.startHealthChecks();
+  let last = '';
+  const broadcast = (force = false) => {
+    const h = snapshot(health);
+    const text = JSON.stringify(h);
+    if (!force && text === last) return;
+    last = text;
+    for (const w of slots.values()) if (w.isConnected()) w.send({ type: 'health', health: h } satisfies PrimaryMessage);
+  };
+  const ticker = setInterval(() => broadcast(), 250);
+  cluster.on('message', (from: Worker, m: WorkerMessage) => {
+    if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health) } satisfies PrimaryMessage);
+    if (m?.type === 'admin') for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'admin', change: m.change } satisfies PrimaryMessage);
+  });
+
   const workers = Array.from({ length: n }, (_, i) => fork(i));
   await Promise.all(workers.map((w) => whenMessage(w, 'ready')));
   logger.info({ workers: n, pids: workers.map((w) => w.process.pid) }, 'airgate workers started');
@@ -64,6 +99,10 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
         reloading = false;
         return;
       }
+      const next = new Runtime(loadConfigFile(configFile), logger, {}, health);
+      next.startHealthChecks();
+      void health.retire();
+      health = next;
       for (const [slot, w] of [...slots]) {
         w.send({ type: 'reload' } satisfies PrimaryMessage);
         const r = await whenMessage(w, 'reloaded');
@@ -76,6 +115,8 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     if (stopping) return;
     stopping = true;
     logger.info('airgate stopping workers');
+    clearInterval(ticker);
+    void health.destroy();
     const all = [...slots.values()];
     for (const w of all) w.send({ type: 'stop' } satisfies PrimaryMessage);
     void Promise.all(all.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))))).then(() => {

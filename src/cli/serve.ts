@@ -1,7 +1,7 @@
 import { Gateway } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
-import { isWorker, runPrimary, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
+import { isWorker, runPrimary, withoutHealthChecks, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
 
 /** Stop gracefully on SIGTERM/SIGINT and exit 0; a second signal exits at once. */
 export function stopOnSignals(stop: () => Promise<void>): void {
@@ -46,7 +46,11 @@ export async function serveCommand(opts: { config: string }): Promise<void> {
 async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> {
   // Only the first worker keeps the admin listener (one address can be bound once).
   const config = workerSlot() === 0 ? cfg : { ...cfg, admin: undefined };
-  const gateway = new Gateway(config as AirgateConfig, { configFile });
+  const gateway = new Gateway(config as AirgateConfig, {
+    configFile,
+    transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : ({ ...c, admin: undefined } as AirgateConfig)),
+    onAdminChange: (change) => process.send?.({ type: 'admin', change }),
+  });
   await gateway.start();
   process.on('SIGHUP', () => undefined); // the primary orders reloads
   process.on('SIGTERM', () => undefined);
@@ -54,6 +58,8 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
   process.on('message', (m: PrimaryMessage) => {
     if (m.type === 'reload') void gateway.reload().then((r) => process.send?.({ type: 'reloaded', ok: r.ok }));
     if (m.type === 'stop') void gateway.stop().then(() => process.exit(0));
+    if (m.type === 'health') gateway.applyHealth(m.health);
+    if (m.type === 'admin') gateway.applyAdminChange(m.change);
   });
   process.send?.({ type: 'ready' });
 }

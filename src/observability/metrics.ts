@@ -156,7 +156,7 @@ export class Metrics {
       collect() {
         this.reset();
         const rt = runtime();
-        for (const b of rt.backends.values()) this.set({ backend: b.name }, rt.checker(b.name)?.clusterDegraded ? 1 : 0);
+        for (const b of rt.backends.values()) this.set({ backend: b.name }, rt.clusterDegraded(b.name) ? 1 : 0);
       },
     });
     new Gauge({

@@ -17,6 +17,23 @@ export interface GatewayOptions {
   deps?: Omit<BackendDeps, 'onEject'>;
   /** Capture access / audit lines (tests). */
   observer?: ObserverOptions;
+  /** Adjust every loaded configuration (a worker turns its own health checks off: the primary checks). */
+  transformConfig?: (cfg: AirgateConfig) => AirgateConfig;
+  /** Told when the admin API changed a server (a worker relays it to its siblings). */
+  onAdminChange?: (change: AdminChange) => void;
+}
+
+export interface AdminChange {
+  backend: string;
+  server: string;
+  state?: 'ready' | 'drain' | 'maint';
+  weight?: number;
+}
+
+/** Health as the machine's single checker sees it, sent to every worker. */
+export interface HealthSnapshot {
+  servers: Record<string, 'up' | 'degraded' | 'down'>;
+  clusterDegraded: Record<string, string | null>;
 }
 
 export type ReloadResult = { ok: true; listeners: string[]; added: string[]; removed: string[]; backends: string[]; routes: number } | { ok: false; errors: string[] };
@@ -32,6 +49,7 @@ export class Gateway implements ListenerHost {
   draining = false;
   readonly admin: AdminServer | undefined;
   readonly observer: Observer;
+  readonly onAdminChange: ((c: AdminChange) => void) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -39,13 +57,15 @@ export class Gateway implements ListenerHost {
   /** Reloads that succeeded / failed since start. */
   readonly reloads = { ok: 0, failed: 0 };
 
-  constructor(config: AirgateConfig, options: GatewayOptions = {}) {
+  constructor(given: AirgateConfig, options: GatewayOptions = {}) {
     this.options = options;
+    const config = options.transformConfig ? options.transformConfig(given) : given;
     this.logger = options.logger ?? createLogger(config.logging.level);
     this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])) }, options.observer);
     this.runtime = new Runtime(config, this.logger, options.deps, undefined, this.observer.events);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
     this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;
+    this.onAdminChange = options.onAdminChange;
   }
 
   async start(): Promise<void> {
@@ -98,6 +118,7 @@ export class Gateway implements ListenerHost {
         return this.reloadFailed(err instanceof ConfigError ? err.message.split('\n') : [String(err)]);
       }
     }
+    if (this.options.transformConfig) config = this.options.transformConfig(config);
     const keep = new Map<Listener, AirgateConfig['listeners'][number]>();
     const added: Listener[] = [];
     for (const lc of config.listeners) {
@@ -141,6 +162,34 @@ export class Gateway implements ListenerHost {
     this.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors });
     this.logger.error({ errors }, 'configuration reload failed; the running configuration stays');
     return { ok: false, errors };
+  }
+
+  /** Apply an operator change made through another worker's admin API. */
+  applyAdminChange(c: AdminChange): void {
+    const b = this.runtime.backends.get(c.backend);
+    const s = b?.server(c.server);
+    if (!b || !s) return;
+    const now = b.clock.now();
+    if (c.state && c.state !== s.admin) {
+      s.admin = c.state;
+      if (c.state === 'drain') s.drainUntil = now + b.config.drain_grace;
+      if (c.state === 'ready') s.returnedAt = now;
+    }
+    if (c.weight !== undefined) s.weight = c.weight;
+  }
+
+  /** Apply the machine's health results (workers of `workers: N` do not check themselves). */
+  applyHealth(h: HealthSnapshot): void {
+    for (const b of this.runtime.backends.values()) {
+      const now = b.clock.now();
+      for (const s of b.servers) {
+        const state = h.servers[s.id];
+        if (!state || state === s.health) continue;
+        if (s.health === 'down') s.returnedAt = now;
+        s.health = state;
+      }
+      this.runtime.remoteClusterDegraded.set(b.name, h.clusterDegraded[b.name] ?? null);
+    }
   }
 
   /** The bound port of a listener by name (useful when the config asks for port 0). */

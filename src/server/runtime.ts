@@ -31,6 +31,8 @@ export class Runtime {
   readonly publicPaths: readonly string[];
   readonly limits: RateLimits;
   readonly loginGuard: LoginGuard;
+  /** Cluster-degraded reasons reported by the primary (workers of `workers: N`). */
+  readonly remoteClusterDegraded = new Map<string, string | null>();
   /** Set by the gateway before the runtime serves (building it is asynchronous: OIDC discovery). */
   auth: Authenticator | undefined;
 
@@ -95,6 +97,11 @@ export class Runtime {
 
   checker(backend: string): HealthChecker | undefined {
     return this.checkers.find((c) => c.backend === backend);
+  }
+
+  /** Why a backend's cluster is degraded (its own checker, or the primary's word), or undefined. */
+  clusterDegraded(backend: string): string | undefined {
+    return this.checker(backend)?.clusterDegraded ?? this.remoteClusterDegraded.get(backend) ?? undefined;
   }
 
   /** After a reload: stop checking, and close each pool no successor took over once its requests are done. */
