@@ -107,11 +107,22 @@ test('workers: health is checked once per machine and reaches every worker; a dr
     assert.equal(drain.statusCode, 200);
     await drain.body.dump();
     let last: Record<string, number> = {};
+    let sent = 200;
     const deadline = Date.now() + 3000;
     do {
       last = (await runLoad(`http://127.0.0.1:${gw.port}/health`, { total: 100, concurrency: 8 })).byNode;
+      sent += 100;
     } while ((last['web-2'] ?? 0) > 0 && Date.now() < deadline);
     assert.deepEqual(Object.keys(last), ['web-3'], `only web-3 serves in every worker: ${JSON.stringify(last)}`);
+
+    // /metrics on the admin listener adds up every worker.
+    const { default: parsePrometheus } = await import('parse-prometheus-text-format');
+    const scrape = await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    const families = parsePrometheus(await scrape.body.text());
+    const total = families.find((f) => f.name === 'airgate_requests_total')!.metrics.reduce((a, m) => a + Number(m.value), 0);
+    assert.equal(total, sent, 'the requests of both workers are counted');
+    const up = families.find((f) => f.name === 'airgate_server_state')!.metrics.filter((m) => m.value !== '0').map((m) => `${m.labels?.server}=${m.labels?.state}:${m.value}`).sort();
+    assert.deepEqual(up, ['web-1=down:1', 'web-2=drain:1', 'web-3=up:1'], 'states are not doubled by the number of workers');
   } finally {
     gw.cleanup();
     await Promise.all(sims.map((s) => s.stop()));

@@ -13,6 +13,8 @@ export interface AdminHost {
   readonly runtime: Runtime;
   readonly observer: Observer;
   reload(): Promise<{ ok: boolean }>;
+  /** Workers of `workers: N`: the metrics of every worker, added up. */
+  readonly machineMetrics?: (() => Promise<string>) | undefined;
   /** Workers relay operator changes to their siblings. */
   readonly onAdminChange?: ((c: { backend: string; server: string; state?: AdminState; weight?: number }) => void) | undefined;
 }
@@ -111,7 +113,7 @@ export class AdminServer {
     }
     if (path === '/status' && req.method === 'GET') return json(res, 200, runtimeStatus(this.runtime(), this.host.observer));
     if (path === '/metrics' && req.method === 'GET') {
-      const text = await this.host.observer.metrics.text();
+      const text = this.host.machineMetrics ? await this.host.machineMetrics() : await this.host.observer.metrics.text();
       res.writeHead(200, { 'content-type': this.host.observer.metrics.contentType, 'cache-control': 'no-store' });
       return void res.end(text);
     }

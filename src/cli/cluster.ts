@@ -6,10 +6,23 @@ import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../config/config-error.js';
 
 import { Runtime } from '../server/runtime.js';
+import { AggregatorRegistry } from 'prom-client';
 import type { AdminChange, HealthSnapshot } from '../server/gateway.js';
 
-export type WorkerMessage = { type: 'ready' } | { type: 'reloaded'; ok: boolean } | { type: 'stopped' } | { type: 'admin'; change: AdminChange };
-export type PrimaryMessage = { type: 'reload' } | { type: 'stop' } | { type: 'health'; health: HealthSnapshot } | { type: 'admin'; change: AdminChange };
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'reloaded'; ok: boolean }
+  | { type: 'stopped' }
+  | { type: 'admin'; change: AdminChange }
+  | { type: 'collect'; id: number }
+  | { type: 'metrics'; id: number; json: object[] };
+export type PrimaryMessage =
+  | { type: 'reload' }
+  | { type: 'stop' }
+  | { type: 'health'; health: HealthSnapshot }
+  | { type: 'admin'; change: AdminChange }
+  | { type: 'metrics'; id: number }
+  | { type: 'collected'; id: number; text: string };
 
 /** Health as a runtime's checkers see it. */
 function snapshot(rt: Runtime): HealthSnapshot {
@@ -78,7 +91,26 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     for (const w of slots.values()) if (w.isConnected()) w.send({ type: 'health', health: h } satisfies PrimaryMessage);
   };
   const ticker = setInterval(() => broadcast(), 250);
+  // Metrics of the whole machine: the worker serving /metrics asks; every worker answers; the sum goes back.
+  let collectId = 0;
+  const pending = new Map<number, { parts: object[][]; left: number; done: (text: string) => void }>();
+  const collect = (done: (text: string) => void) => {
+    const id = ++collectId;
+    const live = [...slots.values()].filter((w) => w.isConnected());
+    pending.set(id, { parts: [], left: live.length, done });
+    for (const w of live) w.send({ type: 'metrics', id } satisfies PrimaryMessage);
+  };
   cluster.on('message', (from: Worker, m: WorkerMessage) => {
+    if (m?.type === 'collect') collect((text) => from.send({ type: 'collected', id: m.id, text } satisfies PrimaryMessage));
+    if (m?.type === 'metrics') {
+      const p = pending.get(m.id);
+      if (!p) return;
+      p.parts.push(m.json);
+      if (--p.left === 0) {
+        pending.delete(m.id);
+        void AggregatorRegistry.aggregate(p.parts).metrics().then(p.done);
+      }
+    }
     if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health) } satisfies PrimaryMessage);
     if (m?.type === 'admin') for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'admin', change: m.change } satisfies PrimaryMessage);
   });

@@ -44,12 +44,20 @@ export async function serveCommand(opts: { config: string }): Promise<void> {
 
 /** A worker of `workers: N`: one gateway, driven by the primary's messages. */
 async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> {
+  let asked = 0;
+  const waiting = new Map<number, (text: string) => void>();
   // Only the first worker keeps the admin listener (one address can be bound once).
   const config = workerSlot() === 0 ? cfg : { ...cfg, admin: undefined };
   const gateway = new Gateway(config as AirgateConfig, {
     configFile,
     transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : ({ ...c, admin: undefined } as AirgateConfig)),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
+    machineMetrics: () =>
+      new Promise<string>((resolve) => {
+        const id = ++asked;
+        waiting.set(id, resolve);
+        process.send?.({ type: 'collect', id });
+      }),
   });
   await gateway.start();
   process.on('SIGHUP', () => undefined); // the primary orders reloads
@@ -60,6 +68,11 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     if (m.type === 'stop') void gateway.stop().then(() => process.exit(0));
     if (m.type === 'health') gateway.applyHealth(m.health);
     if (m.type === 'admin') gateway.applyAdminChange(m.change);
+    if (m.type === 'metrics') void gateway.observer.metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: m.id, json }));
+    if (m.type === 'collected') {
+      waiting.get(m.id)?.(m.text);
+      waiting.delete(m.id);
+    }
   });
   process.send?.({ type: 'ready' });
 }

@@ -74,6 +74,7 @@ export class Metrics {
     };
     new Gauge({
       name: 'airgate_server_state',
+      aggregator: 'max',
       help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint',
       labelNames: ['backend', 'server', 'state'],
       registers: [r],
@@ -87,6 +88,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airgate_server_up',
+      aggregator: 'max',
       help: '1 when the server takes new requests',
       labelNames: ['backend', 'server'],
       registers: [r],
@@ -107,6 +109,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airgate_server_weight',
+      aggregator: 'max',
       help: 'Configured or operator-set weight',
       labelNames: ['backend', 'server'],
       registers: [r],
@@ -127,6 +130,7 @@ export class Metrics {
     });
     new Counter({
       name: 'airgate_server_checks_total',
+      aggregator: 'max',
       help: 'Active health checks by result',
       labelNames: ['backend', 'server', 'result'],
       registers: [r],
@@ -150,6 +154,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airgate_backend_cluster_degraded',
+      aggregator: 'max',
       help: '1 when the metadatabase or scheduler is unhealthy on every server of the backend',
       labelNames: ['backend'],
       registers: [r],
@@ -161,6 +166,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airgate_backend_secret_key_drift',
+      aggregator: 'max',
       help: '1 when Airflow nodes of the backend look like they use different secret_key values',
       labelNames: ['backend'],
       registers: [r],
@@ -171,6 +177,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airgate_ratelimit_store_degraded',
+      aggregator: 'max',
       help: '1 while the shared (Redis) rate-limit store is unreachable and limits are per instance',
       registers: [r],
       collect() {
@@ -179,6 +186,7 @@ export class Metrics {
     });
     new Counter({
       name: 'airgate_config_reloads_total',
+      aggregator: 'max',
       help: 'Configuration reloads by result',
       labelNames: ['result'],
       registers: [r],
@@ -190,6 +198,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airgate_tls_certificate_expiry_seconds',
+      aggregator: 'min',
       help: 'Seconds until a served certificate expires',
       labelNames: ['listener', 'file'],
       registers: [r],

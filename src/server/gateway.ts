@@ -21,6 +21,8 @@ export interface GatewayOptions {
   transformConfig?: (cfg: AirgateConfig) => AirgateConfig;
   /** Told when the admin API changed a server (a worker relays it to its siblings). */
   onAdminChange?: (change: AdminChange) => void;
+  /** The metrics of the whole machine (workers of `workers: N` ask the primary to add them up). */
+  machineMetrics?: () => Promise<string>;
 }
 
 export interface AdminChange {
@@ -50,6 +52,7 @@ export class Gateway implements ListenerHost {
   readonly admin: AdminServer | undefined;
   readonly observer: Observer;
   readonly onAdminChange: ((c: AdminChange) => void) | undefined;
+  readonly machineMetrics: (() => Promise<string>) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -66,6 +69,7 @@ export class Gateway implements ListenerHost {
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
     this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;
     this.onAdminChange = options.onAdminChange;
+    this.machineMetrics = options.machineMetrics;
   }
 
   async start(): Promise<void> {
