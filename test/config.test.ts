@@ -82,7 +82,7 @@ test('a missing file is reported with its name', () => {
 
 // Each mistake: the YAML, and the exact line(s) `airgate check` prints for it.
 const MISTAKES: [string, string, string[]][] = [
-  ['unknown top-level key with a suggestion', ISSUE_EXAMPLE + 'routs: []\n', ['airgate.yaml:12:1: routs: unknown key "routs" (did you mean "routes"?); expected one of: listeners, backends, routes, trusted_proxies, access_log, audit_log, auth, policy, rate_limits, login_protection, store, limit_store_size, logging, admin, shutdown']],
+  ['unknown top-level key with a suggestion', ISSUE_EXAMPLE + 'routs: []\n', ['airgate.yaml:12:1: routs: unknown key "routs" (did you mean "routes"?); expected one of: listeners, backends, routes, trusted_proxies, access_log, audit_log, auth, policy, rate_limits, login_protection, store, limit_store_size, logging, workers, admin, shutdown']],
   ['unknown nested key with a suggestion', ISSUE_EXAMPLE.replace('address:', 'adress:'), ['airgate.yaml:2:5: listeners[0].address: expected an address such as 127.0.0.1:8080, [::1]:8080 or :8080, found nothing', 'airgate.yaml:3:5: listeners[0].adress: unknown key "adress" (did you mean "address"?); expected one of: name, address, timeouts, max_header_bytes, tls, http2, redirect_to_https, proxy_protocol, max_connections_per_ip, max_connections']],
   ['bad address', ISSUE_EXAMPLE.replace('127.0.0.1:8080', 'localhost'), ['airgate.yaml:3:14: listeners[0].address: expected an address such as 127.0.0.1:8080, [::1]:8080 or :8080, found string "localhost"']],
   ['port out of range', ISSUE_EXAMPLE.replace('127.0.0.1:8080', '127.0.0.1:70000'), ['airgate.yaml:3:14: listeners[0].address: expected an address such as 127.0.0.1:8080, [::1]:8080 or :8080, found string "127.0.0.1:70000"']],
