@@ -5,6 +5,7 @@ import { startGateway } from './helpers/gateway.js';
 import { startRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
+import type { SharedGcra } from '../src/policy/redis-gcra.js';
 
 function yaml(sim: SimulatedAirflow, redisUrl: string): string {
   return `listeners: [{ name: p, address: "127.0.0.1:0" }]
@@ -29,7 +30,7 @@ test('two instances sharing a real redis-server enforce one total; Redis killed 
     return r.statusCode;
   };
   try {
-    await waitFor(() => a.gateway.runtime.limits.shared!.redis.status === 'ready' && b.gateway.runtime.limits.shared!.redis.status === 'ready', 'both instances connected to Redis');
+    await waitFor(() => (a.gateway.runtime.limits.shared as SharedGcra).redis.status === 'ready' && (b.gateway.runtime.limits.shared as SharedGcra).redis.status === 'ready', 'both instances connected to Redis');
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) {
       statuses.push(await hit(a.url, '198.51.100.1'));
@@ -50,7 +51,7 @@ test('two instances sharing a real redis-server enforce one total; Redis killed 
 
     // Redis returns on the same port: counting is shared again.
     redis2 = await startRedis(redis.port);
-    await waitFor(() => a.gateway.runtime.limits.shared!.redis.status === 'ready' && b.gateway.runtime.limits.shared!.redis.status === 'ready', 'both instances to reconnect', 10_000);
+    await waitFor(() => (a.gateway.runtime.limits.shared as SharedGcra).redis.status === 'ready' && (b.gateway.runtime.limits.shared as SharedGcra).redis.status === 'ready', 'both instances to reconnect', 10_000);
     const after: number[] = [];
     for (let i = 0; i < 8; i++) {
       after.push(await hit(a.url, '198.51.100.3'));

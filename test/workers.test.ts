@@ -128,3 +128,17 @@ test('workers: health is checked once per machine and reaches every worker; a dr
     await Promise.all(sims.map((s) => s.stop()));
   }
 });
+
+test('workers: rate limits hold for the whole machine (counted by the primary)', async () => {
+  const sims = await startSims(1);
+  const gw = await spawnGateway(basicYaml(sims, { top: 'workers: 2\naccess_log: { enabled: false }\nrate_limits: [{ name: machine, match: {}, key: [client_ip], rate: 1/h, burst: 10 }]' }));
+  try {
+    await waitFor(() => gw.stdout().includes('airgate workers started'), 'both workers to start');
+    const load = await runLoad(`http://127.0.0.1:${gw.port}/health`, { total: 40, concurrency: 8 });
+    assert.equal(load.ok, 10, `one total of 10 across both workers: ${JSON.stringify(load.failed.slice(0, 3))}`);
+    assert.ok(load.failed.every((f) => f.status === 429));
+  } finally {
+    gw.cleanup();
+    await Promise.all(sims.map((s) => s.stop()));
+  }
+});

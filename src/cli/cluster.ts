@@ -7,6 +7,7 @@ import { ConfigError } from '../config/config-error.js';
 
 import { Runtime } from '../server/runtime.js';
 import { AggregatorRegistry } from 'prom-client';
+import { GcraStore } from '../policy/rate-limiter.js';
 import type { AdminChange, HealthSnapshot } from '../server/gateway.js';
 
 export type WorkerMessage =
@@ -15,7 +16,8 @@ export type WorkerMessage =
   | { type: 'stopped' }
   | { type: 'admin'; change: AdminChange }
   | { type: 'collect'; id: number }
-  | { type: 'metrics'; id: number; json: object[] };
+  | { type: 'metrics'; id: number; json: object[] }
+  | { type: 'take'; id: number; key: string; now: number; emissionMs: number; burst: number };
 export type PrimaryMessage =
   | { type: 'reload' }
   | { type: 'stop' }
@@ -100,7 +102,12 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     pending.set(id, { parts: [], left: live.length, done });
     for (const w of live) w.send({ type: 'metrics', id } satisfies PrimaryMessage);
   };
+  const counters = new GcraStore(cfg.limit_store_size);
   cluster.on('message', (from: Worker, m: WorkerMessage) => {
+    if (m?.type === 'take') {
+      from.send({ type: 'took', id: m.id, result: counters.take(m.key, m.now, m.emissionMs, m.burst) });
+      return;
+    }
     if (m?.type === 'collect') collect((text) => from.send({ type: 'collected', id: m.id, text } satisfies PrimaryMessage));
     if (m?.type === 'metrics') {
       const p = pending.get(m.id);
@@ -165,4 +172,33 @@ export const isWorker = (): boolean => cluster.isWorker;
 /** In a worker: the slot it occupies (the admin listener lives in slot 0). */
 export function workerSlot(): number {
   return Number(process.env.AIRGATE_WORKER_SLOT ?? '0');
+}
+
+/**
+ * Rate-limit counters of `workers: N` with the memory store, kept by the primary so the limits
+ * hold for the whole machine (one message round trip per limited request). Redis, when
+ * configured, replaces it.
+ */
+export class PrimaryCounter {
+  readonly degraded = false;
+  private id = 0;
+  private readonly waiting = new Map<number, (r: { allowed: boolean; remaining: number; retryAfterMs: number; resetMs: number }) => void>();
+
+  constructor() {
+    process.on('message', (m: { type?: string; id?: number; result?: { allowed: boolean; remaining: number; retryAfterMs: number; resetMs: number } }) => {
+      if (m?.type !== 'took' || m.id === undefined || !m.result) return;
+      this.waiting.get(m.id)?.(m.result);
+      this.waiting.delete(m.id);
+    });
+  }
+
+  take(key: string, now: number, emissionMs: number, burst: number): Promise<{ allowed: boolean; remaining: number; retryAfterMs: number; resetMs: number }> {
+    const id = ++this.id;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      process.send?.({ type: 'take', id, key, now, emissionMs, burst });
+    });
+  }
+
+  close(): void {}
 }

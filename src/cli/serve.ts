@@ -1,7 +1,7 @@
 import { Gateway } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
-import { isWorker, runPrimary, withoutHealthChecks, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
+import { isWorker, PrimaryCounter, runPrimary, withoutHealthChecks, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
 
 /** Stop gracefully on SIGTERM/SIGINT and exit 0; a second signal exits at once. */
 export function stopOnSignals(stop: () => Promise<void>): void {
@@ -50,6 +50,7 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
   const config = workerSlot() === 0 ? cfg : { ...cfg, admin: undefined };
   const gateway = new Gateway(config as AirgateConfig, {
     configFile,
+    deps: { sharedCounter: new PrimaryCounter() },
     transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : ({ ...c, admin: undefined } as AirgateConfig)),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
     machineMetrics: () =>

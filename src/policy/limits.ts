@@ -3,7 +3,7 @@ import type { AirgateConfig } from '../config/schema.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { globToRegExp } from './glob.js';
 import { GcraStore } from './rate-limiter.js';
-import type { SharedGcra } from './redis-gcra.js';
+import type { SharedCounter } from './shared-counter.js';
 
 type LimitConfig = AirgateConfig['rate_limits'][number];
 
@@ -80,9 +80,9 @@ function compile(cfg: LimitConfig, storeSize: number): Compiled {
 export class RateLimits {
   private readonly limits: Compiled[];
   /** Counters shared through Redis (`store: { type: redis }`), or undefined for this instance's own. */
-  readonly shared: SharedGcra | undefined;
+  readonly shared: SharedCounter | undefined;
 
-  constructor(cfg: AirgateConfig['rate_limits'], storeSize: number, previous?: RateLimits, shared?: SharedGcra) {
+  constructor(cfg: AirgateConfig['rate_limits'], storeSize: number, previous?: RateLimits, shared?: SharedCounter) {
     this.shared = shared;
     // Keep counters across reloads for limits that kept their name and rate.
     this.limits = cfg.map((c) => {

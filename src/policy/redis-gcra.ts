@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { GcraStore } from './rate-limiter.js';
+import type { SharedCounter } from './shared-counter.js';
 
 /**
  * GCRA in Lua, so instances sharing Redis count as one: reads the key's theoretical arrival
@@ -31,7 +32,7 @@ type Result = { allowed: boolean; remaining: number; retryAfterMs: number; reset
  * counters, which is logged once per outage (and shown by `degraded`); counting goes back to Redis
  * as soon as it answers again.
  */
-export class SharedGcra {
+export class SharedGcra implements SharedCounter {
   readonly redis: Redis;
   private readonly local: GcraStore;
   private readonly logger: Logger;

@@ -13,8 +13,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** The file the config came from; `reload()` reads it again. */
   configFile?: string;
-  /** Injected time and randomness (tests). */
-  deps?: Omit<BackendDeps, 'onEject'>;
+  /** Injected time and randomness (tests), and the counter store workers share through the primary. */
+  deps?: Omit<BackendDeps, 'onEject'> & { sharedCounter?: import('../policy/shared-counter.js').SharedCounter };
   /** Capture access / audit lines (tests). */
   observer?: ObserverOptions;
   /** Adjust every loaded configuration (a worker turns its own health checks off: the primary checks). */

@@ -10,6 +10,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { PolicyEvaluator } from '../policy/evaluator.js';
 import { RateLimits } from '../policy/limits.js';
 import { SharedGcra } from '../policy/redis-gcra.js';
+import type { SharedCounter } from '../policy/shared-counter.js';
 import { GcraStore } from '../policy/rate-limiter.js';
 import { LoginGuard } from '../policy/login-guard.js';
 
@@ -37,7 +38,7 @@ export class Runtime {
   auth: Authenticator | undefined;
 
   /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
-  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> = {}, previous?: Runtime, events?: EventLog) {
+  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> & { sharedCounter?: SharedCounter } = {}, previous?: Runtime, events?: EventLog) {
     this.config = config;
     this.trusted = new TrustedProxies(config.trusted_proxies);
     const h = config.auth?.headers ?? { user: 'X-Auth-User', email: 'X-Auth-Email', roles: 'X-Auth-Roles', groups: 'X-Auth-Groups' };
@@ -48,7 +49,12 @@ export class Runtime {
     this.policy = new PolicyEvaluator(config.policy.rules);
     this.publicPaths = config.policy.public.map((p) => p.toLowerCase());
     const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store);
-    const shared = config.store.type === 'redis' ? (sameStore && previous.limits.shared ? previous.limits.shared : new SharedGcra(config.store.url!, new GcraStore(config.limit_store_size), logger)) : undefined;
+    const shared =
+      config.store.type === 'redis'
+        ? sameStore && previous.limits.shared
+          ? previous.limits.shared
+          : new SharedGcra(config.store.url!, new GcraStore(config.limit_store_size), logger)
+        : deps.sharedCounter;
     this.limits = new RateLimits(config.rate_limits, config.limit_store_size, previous?.limits, shared);
     this.loginGuard = previous?.loginGuard ?? new LoginGuard(config.login_protection, config.limit_store_size);
     const backends = new Map<string, Backend>();
@@ -120,7 +126,7 @@ export class Runtime {
   }
 
   async destroy(): Promise<void> {
-    this.limits.shared?.close();
+    if (this.limits.shared instanceof SharedGcra) this.limits.shared.close();
     await Promise.all(this.checkers.map((c) => c.stop()));
     await Promise.all([...this.backends.values()].map((b) => b.destroy()));
   }
