@@ -67,3 +67,38 @@ test('two instances sharing a real redis-server enforce one total; Redis killed 
     await redis2?.stop();
   }
 });
+
+test('login lockouts and the secret-key drift signal reach every instance through Redis', async () => {
+  const redis = await startRedis();
+  const v3 = await new SimulatedAirflow({ name: 'af3', airflow: 3 }).start();
+  const cfg = `listeners: [{ name: p, address: "127.0.0.1:0" }]
+trusted_proxies: [127.0.0.0/8]
+store: { type: redis, url: "${redis.url}" }
+login_protection: { max_failures: 3, window: 1m, lockout: 30s }
+backends: { a: { airflow: 3, health: { enabled: false }, servers: [{ name: af3, url: "${v3.url}" }] } }
+routes: [{ path: /, backend: a }]
+`;
+  const a = await startGateway(cfg);
+  const b = await startGateway(cfg);
+  try {
+    await waitFor(() => (a.gateway as unknown as { bus: { ready: boolean } }).bus.ready && (b.gateway as unknown as { bus: { ready: boolean } }).bus.ready, 'both instances on the bus');
+    for (let i = 0; i < 3; i++) {
+      const r = await request(`${a.url}/auth/token`, { method: 'POST', headers: { 'x-forwarded-for': '203.0.113.9', 'content-type': 'application/json' }, body: '{"username":"admin","password":"wrong"}' });
+      assert.equal(r.statusCode, 401);
+      await r.body.dump();
+    }
+    await waitFor(() => b.gateway.runtime.loginGuard.lockedFor(['ip:203.0.113.9'], Date.now()) > 0, 'instance B to learn the lockout');
+    const atB = await request(`${b.url}/auth/token`, { method: 'POST', headers: { 'x-forwarded-for': '203.0.113.9', 'content-type': 'application/json' }, body: '{"username":"admin","password":"admin"}' });
+    assert.equal(atB.statusCode, 429);
+    assert.equal(atB.headers['x-airgate-error'], 'AIRGATE_ERR_LOGIN_LOCKED');
+    await atB.body.dump();
+
+    (a.gateway.observer.drift as unknown as { raise(b: string, s: string, n: string[]): void }).raise('a', 'The CSRF session token is missing.', ['af3']);
+    await waitFor(() => b.gateway.observer.drift.backends.has('a'), 'instance B to show the drift signal');
+  } finally {
+    await a.gateway.stop(0);
+    await b.gateway.stop(0);
+    await v3.stop();
+    await redis.stop();
+  }
+});

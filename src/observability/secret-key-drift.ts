@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { RedisBus } from '../store/redis-bus.js';
 
 const LIMIT = 2000;
 
@@ -22,6 +23,14 @@ export class SecretKeyDrift {
   private readonly accepted = new Map<string, string>();
   private readonly logger: Logger;
   private readonly onSignal: (s: DriftSignal) => void;
+  private bus: RedisBus | undefined;
+
+  /** Share signals with every instance (store: redis). */
+  attach(bus: RedisBus): void {
+    if (this.bus) return;
+    this.bus = bus;
+    bus.on('drift', (m) => this.raise(String(m.backend), String(m.sign), m.nodes as string[], true));
+  }
 
   constructor(logger: Logger, onSignal: (s: DriftSignal) => void) {
     this.logger = logger;
@@ -45,7 +54,8 @@ export class SecretKeyDrift {
     this.raise(backend, message, [server]);
   }
 
-  private raise(backend: string, sign: string, nodes: string[]): void {
+  private raise(backend: string, sign: string, nodes: string[], remote = false): void {
+    if (!remote) this.bus?.publish('drift', { backend, sign, nodes });
     const s: DriftSignal = { backend, sign, nodes, at: Date.now() };
     this.backends.set(backend, s.at);
     this.recent.unshift(s);

@@ -1,4 +1,5 @@
 import type { AirgateConfig } from '../config/schema.js';
+import type { RedisBus } from '../store/redis-bus.js';
 
 interface Entry {
   failures: number[];
@@ -16,9 +17,22 @@ export class LoginGuard {
   private readonly cfg: AirgateConfig['login_protection'];
   private readonly maxKeys: number;
 
+  private bus: RedisBus | undefined;
+
   constructor(cfg: AirgateConfig['login_protection'], maxKeys: number) {
     this.cfg = cfg;
     this.maxKeys = maxKeys;
+  }
+
+  /** Share failures and successes with every instance (store: redis). */
+  attach(bus: RedisBus): void {
+    if (this.bus) return;
+    this.bus = bus;
+    bus.on('login', (m) => {
+      const keys = m.keys as string[];
+      if (m.op === 'failure') this.failure(keys, Number(m.now), true);
+      else if (m.op === 'success') this.success(keys, true);
+    });
   }
 
   /** Milliseconds left in a lockout of any of the keys, or 0. */
@@ -32,8 +46,9 @@ export class LoginGuard {
     return left;
   }
 
-  failure(keys: readonly string[], now: number): void {
+  failure(keys: readonly string[], now: number, remote = false): void {
     if (!this.cfg.enabled) return;
+    if (!remote) this.bus?.publish('login', { op: 'failure', keys, now });
     for (const k of keys) {
       let e = this.entries.get(k);
       if (!e) {
@@ -50,7 +65,8 @@ export class LoginGuard {
     }
   }
 
-  success(keys: readonly string[]): void {
+  success(keys: readonly string[], remote = false): void {
+    if (!remote) this.bus?.publish('login', { op: 'success', keys });
     for (const k of keys) this.entries.delete(k);
   }
 }

@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
 import { Authenticator } from '../auth/authenticator.js';
+import { RedisBus } from '../store/redis-bus.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -72,7 +73,18 @@ export class Gateway implements ListenerHost {
     this.machineMetrics = options.machineMetrics;
   }
 
+  /** Events shared with every instance through Redis (store: redis). */
+  private bus: RedisBus | undefined;
+
+  private attachBus(config: AirgateConfig): void {
+    if (config.store.type !== 'redis' || this.bus) return;
+    this.bus = new RedisBus(config.store.url!, this.logger);
+    this.runtime.loginGuard.attach(this.bus);
+    this.observer.drift.attach(this.bus);
+  }
+
   async start(): Promise<void> {
+    this.attachBus(this.runtime.config);
     const authCfg = this.runtime.config.auth;
     if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
     try {
@@ -150,6 +162,7 @@ export class Gateway implements ListenerHost {
     for (const [l, lc] of keep) l.update(lc);
     this.listeners.splice(0, this.listeners.length, ...keep.keys(), ...added);
     next.startHealthChecks();
+    this.attachBus(config);
     void Promise.all(removed.map((l) => l.retire(config.shutdown.grace)));
     void old.retire();
     if (this.admin && config.admin) this.admin.setToken(config.admin.token);
@@ -237,6 +250,7 @@ export class Gateway implements ListenerHost {
     await closed;
     await this.runtime.destroy();
     this.runtime.auth?.store.close();
+    this.bus?.close();
     this.observer.close();
     this.logger.info('airgate stopped');
   }
