@@ -13,8 +13,9 @@ export interface AdminHost {
   readonly runtime: Runtime;
   readonly observer: Observer;
   reload(): Promise<{ ok: boolean }>;
-  /** Workers of `workers: N`: the metrics of every worker, added up. */
+  /** Workers of `workers: N`: the metrics and the status of every worker, added up. */
   readonly machineMetrics?: (() => Promise<string>) | undefined;
+  readonly machineStatus?: (() => Promise<object>) | undefined;
   /** Workers relay operator changes to their siblings. */
   readonly onAdminChange?: ((c: { backend: string; server: string; state?: AdminState; weight?: number }) => void) | undefined;
 }
@@ -111,7 +112,7 @@ export class AdminServer {
       res.setHeader('www-authenticate', 'Bearer realm="airgate-admin"');
       return json(res, 401, { error: 'a valid admin bearer token is required' });
     }
-    if (path === '/status' && req.method === 'GET') return json(res, 200, runtimeStatus(this.runtime(), this.host.observer));
+    if (path === '/status' && req.method === 'GET') return json(res, 200, this.host.machineStatus ? await this.host.machineStatus() : runtimeStatus(this.runtime(), this.host.observer));
     if (path === '/metrics' && req.method === 'GET') {
       const text = this.host.machineMetrics ? await this.host.machineMetrics() : await this.host.observer.metrics.text();
       res.writeHead(200, { 'content-type': this.host.observer.metrics.contentType, 'cache-control': 'no-store' });

@@ -15,15 +15,15 @@ export type WorkerMessage =
   | { type: 'reloaded'; ok: boolean }
   | { type: 'stopped' }
   | { type: 'admin'; change: AdminChange }
-  | { type: 'collect'; id: number }
-  | { type: 'metrics'; id: number; json: object[] }
+  | { type: 'collect'; id: number; kind: 'metrics' | 'status' }
+  | { type: 'metrics'; id: number; json: object[] | object }
   | { type: 'take'; id: number; key: string; now: number; emissionMs: number; burst: number };
 export type PrimaryMessage =
   | { type: 'reload' }
   | { type: 'stop' }
   | { type: 'health'; health: HealthSnapshot }
   | { type: 'admin'; change: AdminChange }
-  | { type: 'metrics'; id: number }
+  | { type: 'metrics'; id: number; kind: 'metrics' | 'status' }
   | { type: 'collected'; id: number; text: string };
 
 /** Health as a runtime's checkers see it. */
@@ -95,12 +95,12 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
   const ticker = setInterval(() => broadcast(), 250);
   // Metrics of the whole machine: the worker serving /metrics asks; every worker answers; the sum goes back.
   let collectId = 0;
-  const pending = new Map<number, { parts: object[][]; left: number; done: (text: string) => void }>();
-  const collect = (done: (text: string) => void) => {
+  const pending = new Map<number, { kind: 'metrics' | 'status'; parts: unknown[]; left: number; done: (text: string) => void }>();
+  const collect = (kind: 'metrics' | 'status', done: (text: string) => void) => {
     const id = ++collectId;
     const live = [...slots.values()].filter((w) => w.isConnected());
-    pending.set(id, { parts: [], left: live.length, done });
-    for (const w of live) w.send({ type: 'metrics', id } satisfies PrimaryMessage);
+    pending.set(id, { kind, parts: [], left: live.length, done });
+    for (const w of live) w.send({ type: 'metrics', id, kind } satisfies PrimaryMessage);
   };
   const counters = new GcraStore(cfg.limit_store_size);
   cluster.on('message', (from: Worker, m: WorkerMessage) => {
@@ -108,14 +108,15 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
       from.send({ type: 'took', id: m.id, result: counters.take(m.key, m.now, m.emissionMs, m.burst) });
       return;
     }
-    if (m?.type === 'collect') collect((text) => from.send({ type: 'collected', id: m.id, text } satisfies PrimaryMessage));
+    if (m?.type === 'collect') collect(m.kind, (text) => from.send({ type: 'collected', id: m.id, text } satisfies PrimaryMessage));
     if (m?.type === 'metrics') {
       const p = pending.get(m.id);
       if (!p) return;
       p.parts.push(m.json);
       if (--p.left === 0) {
         pending.delete(m.id);
-        void AggregatorRegistry.aggregate(p.parts).metrics().then(p.done);
+        if (p.kind === 'metrics') void AggregatorRegistry.aggregate(p.parts as object[][]).metrics().then(p.done);
+        else p.done(JSON.stringify(mergeStatus(p.parts as MachineStatus[])));
       }
     }
     if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health) } satisfies PrimaryMessage);
@@ -201,4 +202,30 @@ export class PrimaryCounter {
   }
 
   close(): void {}
+}
+
+type MachineStatus = ReturnType<typeof import('../admin/status.js').runtimeStatus>;
+
+/** The machine's status from every worker's: counters added up, the rest (states, events) from the first. */
+export function mergeStatus(parts: MachineStatus[]): MachineStatus {
+  const [first, ...rest] = parts;
+  const out = JSON.parse(JSON.stringify(first)) as MachineStatus;
+  for (const p of rest) {
+    p.backends.forEach((b, i) => {
+      const ob = out.backends[i];
+      if (!ob) return;
+      ob.queued += b.queued;
+      ob.secretKeyDrift ||= b.secretKeyDrift;
+      b.servers.forEach((s, j) => {
+        const os = ob.servers[j];
+        if (!os) return;
+        os.inflight += s.inflight;
+        os.served += s.served;
+        os.failed += s.failed;
+        os.ejections += s.ejections;
+        os.p99Ms = s.p99Ms === null ? os.p99Ms : Math.max(os.p99Ms ?? 0, s.p99Ms);
+      });
+    });
+  }
+  return out;
 }

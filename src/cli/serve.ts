@@ -1,6 +1,7 @@
 import { Gateway } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
+import { runtimeStatus } from '../admin/status.js';
 import { isWorker, PrimaryCounter, runPrimary, withoutHealthChecks, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
 
 /** Stop gracefully on SIGTERM/SIGINT and exit 0; a second signal exits at once. */
@@ -46,6 +47,12 @@ export async function serveCommand(opts: { config: string }): Promise<void> {
 async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> {
   let asked = 0;
   const waiting = new Map<number, (text: string) => void>();
+  const ask = (kind: 'metrics' | 'status') =>
+    new Promise<string>((resolve) => {
+      const id = ++asked;
+      waiting.set(id, resolve);
+      process.send?.({ type: 'collect', id, kind });
+    });
   // Only the first worker keeps the admin listener (one address can be bound once).
   const config = workerSlot() === 0 ? cfg : { ...cfg, admin: undefined };
   const gateway = new Gateway(config as AirgateConfig, {
@@ -53,12 +60,8 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     deps: { sharedCounter: new PrimaryCounter() },
     transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : ({ ...c, admin: undefined } as AirgateConfig)),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
-    machineMetrics: () =>
-      new Promise<string>((resolve) => {
-        const id = ++asked;
-        waiting.set(id, resolve);
-        process.send?.({ type: 'collect', id });
-      }),
+    machineMetrics: () => ask('metrics'),
+    machineStatus: async () => JSON.parse(await ask('status')) as object,
   });
   await gateway.start();
   process.on('SIGHUP', () => undefined); // the primary orders reloads
@@ -69,7 +72,10 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     if (m.type === 'stop') void gateway.stop().then(() => process.exit(0));
     if (m.type === 'health') gateway.applyHealth(m.health);
     if (m.type === 'admin') gateway.applyAdminChange(m.change);
-    if (m.type === 'metrics') void gateway.observer.metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: m.id, json }));
+    if (m.type === 'metrics') {
+      if (m.kind === 'status') process.send?.({ type: 'metrics', id: m.id, json: runtimeStatus(gateway.runtime, gateway.observer) });
+      else void gateway.observer.metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: m.id, json }));
+    }
     if (m.type === 'collected') {
       waiting.get(m.id)?.(m.text);
       waiting.delete(m.id);

@@ -24,6 +24,8 @@ export interface GatewayOptions {
   onAdminChange?: (change: AdminChange) => void;
   /** The metrics of the whole machine (workers of `workers: N` ask the primary to add them up). */
   machineMetrics?: () => Promise<string>;
+  /** The status of the whole machine, likewise. */
+  machineStatus?: () => Promise<object>;
 }
 
 export interface AdminChange {
@@ -54,6 +56,7 @@ export class Gateway implements ListenerHost {
   readonly observer: Observer;
   readonly onAdminChange: ((c: AdminChange) => void) | undefined;
   readonly machineMetrics: (() => Promise<string>) | undefined;
+  readonly machineStatus: (() => Promise<object>) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -71,6 +74,7 @@ export class Gateway implements ListenerHost {
     this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;
     this.onAdminChange = options.onAdminChange;
     this.machineMetrics = options.machineMetrics;
+    this.machineStatus = options.machineStatus;
   }
 
   /** Events shared with every instance through Redis (store: redis). */
