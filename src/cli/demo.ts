@@ -78,7 +78,9 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   const port = await pickPort(opts.host, Number(opts.port));
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${host}:${port}`;
-  const idp = await new DevIdp().start([{ clientId: 'airgate-demo', clientSecret: 'airgate-demo-secret', redirectUris: [`${url}/_airgate/callback`], postLogoutRedirectUris: [`${url}/`], backchannelLogoutUri: `${url}/_airgate/backchannel-logout` }]);
+  // Register the gateway both as the printed address and as localhost, whichever the browser uses.
+  const origins = [...new Set([url, `http://localhost:${port}`, `http://127.0.0.1:${port}`])];
+  const idp = await new DevIdp().start([{ clientId: 'airgate-demo', clientSecret: 'airgate-demo-secret', redirectUris: origins.map((o) => `${o}/_airgate/callback`), postLogoutRedirectUris: origins.map((o) => `${o}/`), backchannelLogoutUri: `${url}/_airgate/backchannel-logout` }]);
   const gateway = new Gateway(loadConfigText(demoConfigYaml(opts.host, port, sims, idp.issuer, randomBytes(32).toString('base64url')), '<demo>'));
   await gateway.start();
   process.stdout.write(
