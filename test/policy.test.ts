@@ -23,7 +23,6 @@ let v2: SimulatedAirflow;
 let v3: SimulatedAirflow;
 let gw: { gateway: Gateway; url: string; logs: LogCapture };
 const agent = new Agent();
-const BASIC = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
 
 before(async () => {
   const k = await generateKeyPair('ES256', { extractable: true });

@@ -1,4 +1,4 @@
-import { test, after, before } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, Socket, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
