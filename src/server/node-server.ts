@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -56,6 +56,3 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
   });
   return { server, certs, sessions, sockets };
 }
-
-export type AnyRequest = IncomingMessage;
-export type AnyResponse = ServerResponse;
