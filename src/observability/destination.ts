@@ -8,11 +8,11 @@ export function openDestination(dest: string): Destination {
   return pino.destination({ dest: target, sync: false, mkdir: typeof target === 'string' });
 }
 
-const BATCH_CHARS = 8_192;
+const BATCH_CHARS = 16_000;
 const FLUSH_MS = 200;
 
 /**
- * Lines gathered and handed to the destination in batches (about 8 KB, or every 200 ms), so a
+ * Lines gathered and handed to the destination in batches (about 16 KB, or every 200 ms), so a
  * busy gateway makes one write per few dozen requests and the request path only appends a
  * string to an array.
  */
