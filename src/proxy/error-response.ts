@@ -2,6 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorCode } from '../core/errors.js';
 
 /**
+ * Whether a request comes from a browser asking for a page (HTML errors, login redirects) rather
+ * than an API or XHR client (JSON errors, 401s): it accepts text/html, is not XHR, and is not on
+ * Airflow's API, private UI API or worker paths.
+ *
  * The one place gateway-made errors are rendered. Browsers get a small HTML page, API clients
  * `application/problem+json` (RFC 9457); both carry the request id, and the response carries
  * `x-airgate-error: <code>` so nobody mistakes the gateway's answer for Airflow's.

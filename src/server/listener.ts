@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from '../config/schema.js';
 import type { ErrorCode } from '../core/errors.js';
 import { requestIdFor } from '../proxy/request-id.js';
-import { rawErrorResponse, sendError, type ErrorExtras } from '../proxy/error-response.js';
+import { rawErrorResponse, sendError, wantsHtml, type ErrorExtras } from '../proxy/error-response.js';
 import { forward } from '../proxy/forward.js';
 import { tunnel } from '../proxy/tunnel.js';
 import { FULL } from '../upstream/backend.js';
@@ -227,7 +227,8 @@ export class Listener {
     if (!route) return this.answerError(req, res, record, 'AIRGATE_ERR_NO_ROUTE');
     record.route = route.name;
     record.backend = route.backend.name;
-    const isPublic = rt.isPublic(norm.path);
+    // Public paths matter only on routes that authenticate or judge; plain routes skip the check.
+    const isPublic = (route.auth === 'sso' || route.auth === 'bearer' || route.policy) && rt.isPublic(norm.path);
     if (!isPublic && (route.auth === 'sso' || route.auth === 'bearer')) return void this.authenticated(req, res, target, route, facts, record, norm.path, host ?? '');
     this.admit(req, res, target, route, facts, record, norm.path, host ?? '', undefined, isPublic);
   }
@@ -495,9 +496,5 @@ function hstsValue(config: ListenerConfig): string | undefined {
 /** A browser asking for a page (not an API call, not XHR): it may be sent to the login page. */
 function wantsLoginRedirect(req: IncomingMessage): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const h = req.headers;
-  if (h['x-requested-with'] !== undefined || h['sec-fetch-mode'] === 'cors') return false;
-  const url = req.url ?? '/';
-  if (url.startsWith('/api/') || url.startsWith('/execution/') || url.startsWith('/ui/')) return false;
-  return (h.accept ?? '').includes('text/html');
+  return req.headers['sec-fetch-mode'] !== 'cors' && wantsHtml(req);
 }
