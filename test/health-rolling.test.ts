@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request, Agent } from 'undici';
 import { startGateway } from './helpers/gateway.js';
 import { waitFor } from './helpers/wait.js';
+import { CookieJar } from './helpers/cookie-jar.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import { AirflowState } from '../src/sim/state.js';
 import type { Gateway } from '../src/server/gateway.js';
@@ -187,14 +188,9 @@ test('rolling upgrade under mixed load: drain → stop → restart → ready on 
     }
   };
   const browser = async () => {
-    const jar = new Map<string, string>();
-    const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const keep = (sc: string | string[] | undefined) => {
-      for (const c of [sc ?? []].flat()) {
-        const pair = c.split(';')[0]!;
-        jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
-      }
-    };
+    const jar = new CookieJar();
+    const cookie = () => jar.header();
+    const keep = (sc: string | string[] | undefined) => jar.keep(sc);
     const form = await request(`${gw.url}/login/`, { dispatcher: agent });
     keep(form.headers['set-cookie']);
     const csrf = /name="csrf_token" value="([^"]+)"/.exec(await form.body.text())![1]!;

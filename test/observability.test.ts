@@ -9,6 +9,7 @@ import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import { AirflowState } from '../src/sim/state.js';
 import { LogCapture } from './helpers/gateway.js';
 import { waitFor } from './helpers/wait.js';
+import { CookieJar } from './helpers/cookie-jar.js';
 import { headerOf, rawExchange, statusOf } from './helpers/raw.js';
 import type { Destination } from '../src/observability/destination.js';
 
@@ -245,14 +246,9 @@ test('secret-key drift: a session accepted by one node and refused by another ra
   const gw = await start(yaml(sims));
   try {
     // Log in on whichever node answers; then round robin sends the next page to the other node.
-    const jar = new Map<string, string>();
-    const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const keep = (sc: string | string[] | undefined) => {
-      for (const c of [sc ?? []].flat()) {
-        const pair = c.split(';')[0]!;
-        jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
-      }
-    };
+    const jar = new CookieJar();
+    const cookie = () => jar.header();
+    const keep = (sc: string | string[] | undefined) => jar.keep(sc);
     // Pin the login to web-1 (form and POST must hit the same node with mismatched keys).
     const form = await request(`${sims[0]!.url}/login/`);
     keep(form.headers['set-cookie']);

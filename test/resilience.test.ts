@@ -5,6 +5,7 @@ import { runLoad } from './helpers/load.js';
 import { spawnSim } from './helpers/spawn.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import { waitFor } from './helpers/wait.js';
+import { CookieJar } from './helpers/cookie-jar.js';
 
 function yamlFor(servers: { name: string; url: string; extra?: string }[], backend = '', route = ''): string {
   return `listeners:
@@ -81,15 +82,9 @@ test('sticky: a login stays on one node; when that node goes down the next reque
   const gw = await startGateway(yamlFor(sims.map((s) => ({ name: s.name, url: s.url })), '    sticky: { cookie: airgate_node, ttl: 12h, keys: ["a-very-secret-sticky-key"] }'));
   const http = client();
   try {
-    const jar = new Map<string, string>();
-    const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const remember = (setCookie: string | string[] | undefined) => {
-      for (const c of [setCookie ?? []].flat()) {
-        const [pair] = c.split(';');
-        const eq = pair!.indexOf('=');
-        jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-      }
-    };
+    const jar = new CookieJar();
+    const cookieHeader = () => jar.header();
+    const remember = (setCookie: string | string[] | undefined) => jar.keep(setCookie);
     const form = await http.req(`${gw.url}/login/`, { headers: { cookie: cookieHeader() } });
     remember(form.headers['set-cookie']);
     const html = await form.body.text();
