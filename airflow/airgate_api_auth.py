@@ -46,11 +46,19 @@ def api_user(headers, verifier, user_claim="sub"):
     return ident.claims, role, None
 
 
-def authenticate(headers, sm, login_user, user_claim="sub", verifier=None):
-    """Log the asserted user in for this request; None on success, else why not."""
+def authenticate(headers, sm, login_user, user_claim="sub", verifier=None, current=None):
+    """Log the asserted user in for this request; None on success, else why not.
+
+    ``current`` is the user already logged in for this request (webserver_config.py's hook does
+    that on every path); when it is the asserted user with the asserted role, nothing more is done.
+    """
     claims, role, why = api_user(headers, verifier if verifier is not None else _state.get("verifier"), user_claim)
     if claims is None:
         return why
+    if (current is not None and getattr(current, "is_authenticated", False)
+            and str(current.username).casefold() == claims[user_claim].casefold()
+            and [r.name for r in current.roles] == [role]):
+        return None
     user, problem = airgate.fab_user_for(sm, claims, role, user_claim)
     if problem:
         return problem[1]
@@ -76,7 +84,8 @@ def requires_authentication(function):
 
         if "settings" not in _state:
             init_app(current_app)
-        why = authenticate(request.headers, current_app.appbuilder.sm, login_user, _state["settings"].user_claim)
+        why = authenticate(request.headers, current_app.appbuilder.sm, login_user, _state["settings"].user_claim,
+                           current=current_user._get_current_object())
         if why is not None:
             return Response(problem_401(why, _doc_version()), 401, {"Content-Type": "application/problem+json"})
         g.user = current_user._get_current_object()

@@ -55,6 +55,17 @@ class ApiBackendTest(unittest.TestCase):
         self.assertIn("could not create", self.auth(self.headers("carol")))
         self.assertEqual(self.logged_in, [])
 
+    def test_the_user_the_hook_already_logged_in_costs_no_database_lookup(self):
+        from fab_fakes import User
+
+        alice = User("alice", self.sm.roles["Op"])
+        self.assertIsNone(self.api.authenticate(self.headers("alice", "Op"), self.sm, None, verifier=self.verifier, current=alice))
+        self.assertEqual(self.sm.calls, [])
+        bob = User("bob", self.sm.roles["Op"])
+        self.assertIsNone(self.api.authenticate(self.headers("alice", "Op"), self.sm, lambda u, remember: self.logged_in.append(u.username),
+                                                verifier=self.verifier, current=bob))
+        self.assertEqual(self.logged_in, ["alice"])
+
     def test_a_bearer_token_sent_by_a_client_is_not_an_identity(self):
         self.assertEqual(self.auth({"Authorization": "Bearer " + self.key.sign(claims())}), "no airgate identity assertion")
 
