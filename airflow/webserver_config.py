@@ -56,6 +56,8 @@ if _Base is not None:
     AUTH_TYPE = AUTH_REMOTE_USER
     _SETTINGS = airgate.settings_from_env()
     _VERIFIER = airgate.verifier_for(_SETTINGS)
+    if _VERIFIER is None:
+        logging.getLogger("airgate").error("AIRGATE_JWKS_URL is not set: no airgate user can log in to this webserver")
 
     def _identity():
         """The request's identity, verified once per request."""
