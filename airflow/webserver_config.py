@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # Flask's from_p
 
 import airgate_identity as airgate  # noqa: E402
 from airgate_identity import role_from_claims, verify_assertion  # noqa: E402,F401  (kept for callers)
+from airgate_airflow.headers import ENCODING_HEADER, decode_identity_value  # noqa: E402
 
 AUTH_REMOTE_USER_ENV_VAR = airgate.REMOTE_USER_ENV_VAR
 AUTH_USER_REGISTRATION = True
@@ -100,7 +101,10 @@ if _Base is not None:
             """Reached only if before_request logged nobody in: accept nothing the assertion does not prove."""
             ident = _identity()
             claims = ident.claims
-            if not claims or claims.get(_SETTINGS.user_claim) != username or ident.header_user != username:
+            asserted = claims.get(_SETTINGS.user_claim) if claims else None
+            # FAB passes the raw environ value: percent-encoded when the name is not plain ASCII
+            if not asserted or ident.header_user != asserted or decode_identity_value(
+                    username, request.headers.get(ENCODING_HEADER)) != asserted:
                 return None
             role = airgate.role_from_claims(claims)
             user, problem = airgate.fab_user_for(self, claims, role, _SETTINGS.user_claim) if role else (None, True)

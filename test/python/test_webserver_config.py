@@ -94,6 +94,9 @@ class SecurityManagerGlueTest(unittest.TestCase):
         self.world.new_request("/login/", {"X-Airgate-Assertion": self.key.sign(claims(sub="alice")), "X-Auth-User": "alice"})
         self.assertEqual(self.sm.auth_user_remote_user("alice").username, "alice")
         self.assertIsNone(self.sm.auth_user_remote_user("mallory"))
+        self.world.new_request("/login/", {"X-Airgate-Assertion": self.key.sign(claims(sub="李雷")),
+                                           "X-Auth-User": "%E6%9D%8E%E9%9B%B7", "X-Auth-Encoding": "percent"})
+        self.assertEqual(self.sm.auth_user_remote_user("%E6%9D%8E%E9%9B%B7").username, "李雷")
         self.assertEqual(self.sm.auth_remote_user_env_var, "HTTP_X_AUTH_USER")
 
     def test_an_existing_user_is_found_case_insensitively(self):
