@@ -28,7 +28,10 @@ async function portFree(host: string, port: number): Promise<boolean> {
 async function pickPort(host: string, wanted: number): Promise<number> {
   if (wanted > 0 && (await portFree(host, wanted))) return wanted;
   const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, host, () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, host, () => resolve());
+  });
   const port = (s.address() as { port: number }).port;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
@@ -92,7 +95,10 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   const airflow = opts.airflow === '3' ? 3 : 2;
   hideDevIdpNotices();
   const { startDemoCluster } = await loadDemoCluster();
-  const port = await pickPort(opts.host, Number(opts.port));
+  const port = await pickPort(opts.host, Number(opts.port)).catch((err: Error) => {
+    process.stderr.write(`airgate demo: cannot listen on ${opts.host}: ${err.message}\n`);
+    return process.exit(1);
+  });
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   // Register the gateway both as the printed address and as localhost, whichever the browser uses.
   const origins = [...new Set([url, `http://localhost:${port}`, `http://127.0.0.1:${port}`])];
@@ -114,6 +120,10 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   const gateway = new Gateway(loadConfigText(yaml, '<demo>'), { logger: createLogger('info', log) });
   try {
     await gateway.start();
+  } catch (err) {
+    log.release(); // the reason is in the log
+    await cluster.stop();
+    throw err;
   } finally {
     rmSync(keyDir, { recursive: true, force: true });
   }
