@@ -6,6 +6,11 @@ import { startGateway, type LogCapture } from './helpers/gateway.js';
 import { headerOf, rawExchange, statusOf } from './helpers/raw.js';
 import { recordingUpstream, tokenIssuer } from './helpers/recording-upstream.js';
 import type { Gateway } from '../src/server/gateway.js';
+import { connect as h2connect } from 'node:http2';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import { TestPki } from './helpers/certs.js';
+import { startSims } from './helpers/gateway.js';
 
 // Each test here is the regression test of one finding of the hostile-input review (issue 12);
 // the finding's number is in the test name. The witness is a recording upstream: a refused
@@ -25,6 +30,7 @@ before(async () => {
     timeouts: { client_body_idle: 300ms }
 trusted_proxies: [127.0.0.2/32]
 auth:
+  session: { keys: ["hostile-input-session-key-0123456789abcdef"], cookie: gw_session }
   bearer:
     - { issuer: "${issuer.issuer}", jwks_url: "${issuer.jwksUrl}", audiences: [airflow-api] }
 backends:
@@ -254,4 +260,86 @@ test('two Host headers, or a Host that disagrees with an absolute-form target, a
     assert.equal(statusOf(r), 400, lines.join(' | '));
   }
   assert.equal(up.seen.length, before);
+});
+
+test('#12 a renamed session cookie never reaches Airflow; Airflow\'s own cookies do', async () => {
+  const r = await request(`${gw.url}/dags/team_a_x/grid`, { headers: { cookie: 'gw_session=sealed-value; session=airflow-session; airgate_login=x; other=1' } });
+  assert.equal(r.statusCode, 200);
+  await r.body.text();
+  assert.equal(up.seen.at(-1)!.headers.cookie, 'session=airflow-session; other=1');
+});
+
+test('#17 #18 a silent TLS client and an idle HTTP/2 session are closed; a WebSocket tunnel holds its connection slot', async () => {
+  const pki = new TestPki();
+  const leaf = pki.issue('gw', ['localhost']);
+  const [sim] = await startSims(1);
+  const g = await startGateway(`listeners:
+  - name: tls
+    address: 127.0.0.1:0
+    tls: { certificates: [{ cert: ${leaf.cert}, key: ${leaf.key} }] }
+    http2: true
+    timeouts: { tls_handshake: 300ms, http2_idle: 300ms }
+  - { name: plain, address: 127.0.0.1:0 }
+backends:
+  airflow:
+    servers: [{ name: web-1, url: ${sim!.url}, max_connections: 1 }]
+    queue: { size: 0 }
+    health: { enabled: false }
+routes:
+  - { path: /, backend: airflow }
+`);
+  try {
+    // A TCP client that never sends a ClientHello.
+    const silent = connect(g.gateway.port('tls'), '127.0.0.1');
+    silent.on('error', () => undefined);
+    await once(silent, 'close');
+    // An HTTP/2 session that never opens a stream.
+    const session = h2connect(`https://127.0.0.1:${g.gateway.port('tls')}`, { ca: pki.read(pki.caCert), servername: 'localhost' });
+    session.on('error', () => undefined);
+    await once(session, 'close');
+    // The tunnel takes web-1's only slot: an ordinary request finds no room (queue size 0).
+    const ws = new WebSocket(`ws://127.0.0.1:${g.gateway.port('plain')}/_sim/ws`);
+    await once(ws, 'open');
+    const busy = await request(`http://127.0.0.1:${g.gateway.port('plain')}/_sim/echo`);
+    assert.equal(busy.statusCode, 503);
+    assert.equal(busy.headers['x-airgate-error'], 'AIRGATE_ERR_QUEUE_FULL');
+    await busy.body.dump();
+    ws.terminate();
+    let status = 0;
+    const deadline = Date.now() + 5000;
+    while (status !== 200 && Date.now() < deadline) {
+      const r = await request(`http://127.0.0.1:${g.gateway.port('plain')}/_sim/echo`);
+      status = r.statusCode;
+      await r.body.dump();
+    }
+    assert.equal(status, 200, 'the slot is free once the tunnel closed');
+  } finally {
+    await g.gateway.stop(0);
+    await sim!.stop();
+    pki.cleanup();
+  }
+});
+
+test('the per-request error boundary: an exception inside a filter is that request\'s 500, and the next request is served', async () => {
+  // Fault injection: a filter that throws stands for any bug in the request path.
+  const runtime = gw.gateway.runtime;
+  const original = runtime.filters;
+  const boom = () => {
+    throw new TypeError('a bug in a filter');
+  };
+  Object.defineProperty(runtime, 'filters', { value: { ...original, checks: [boom, ...original.checks] }, configurable: true });
+  try {
+    const r = await request(`${gw.url}/dags/team_a_x/grid`);
+    assert.equal(r.statusCode, 500);
+    assert.equal(r.headers['x-airgate-error'], 'AIRGATE_ERR_INTERNAL');
+    await r.body.text();
+    const logged = gw.logs.lines.find((l) => l.msg === 'internal error while handling a request; answered 500');
+    assert.ok(logged && String((logged.err as { stack: string }).stack).includes('a bug in a filter'), 'logged with its stack');
+  } finally {
+    Object.defineProperty(runtime, 'filters', { value: original, configurable: true });
+  }
+  const next = await request(`${gw.url}/dags/team_a_x/grid`);
+  assert.equal(next.statusCode, 200);
+  await next.body.text();
+  await alive();
 });

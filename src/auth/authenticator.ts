@@ -17,8 +17,10 @@ type Auth = NonNullable<AirgateConfig['auth']>;
 export const LOGIN_COOKIE = 'airgate_login';
 const LOGIN_TTL_S = 600;
 
-/** Changes at every start of the gateway machine (the primary shares it with its workers). */
-export const BOOT_ID = process.env.AIRGATE_BOOT_ID ?? randomBytes(9).toString('base64url');
+/** A new id for every start of the gateway; the primary of `workers: N` gives its workers its own (AIRGATE_BOOT_ID). */
+export function newBootId(): string {
+  return process.env.AIRGATE_BOOT_ID ?? randomBytes(9).toString('base64url');
+}
 
 interface SessionClaims extends Record<string, unknown> {
   sid: string;
@@ -86,7 +88,7 @@ export class Authenticator {
   /** Opened session cookies, so a busy session costs a map lookup, not a decryption per request. */
   private readonly opened = new Map<string, SessionClaims>();
 
-  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: SessionStore) {
+  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: SessionStore, bootId: string) {
     this.cfg = cfg;
     this.signer = signer;
     this.logger = logger;
@@ -95,14 +97,15 @@ export class Authenticator {
     this.bearer = new BearerVerifier(cfg);
     this.sealed = cfg.session ? new SealedCookies(cfg.session.keys, 'session') : undefined;
     this.sealedLogin = cfg.session ? new SealedCookies(cfg.session.keys, 'login') : undefined;
-    this.boot = store instanceof MemorySessionStore && cfg.session?.forget_on_restart !== false ? BOOT_ID : undefined;
+    this.boot = store instanceof MemorySessionStore && cfg.session?.forget_on_restart !== false ? bootId : undefined;
     this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
   }
 
-  static async create(cfg: Auth, logger: Logger, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
+  /** `bootId`: this start of the gateway (sessions of the memory store do not outlive it). */
+  static async create(cfg: Auth, logger: Logger, bootId: string, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
     const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create(cfg.assertion.keys, cfg.assertion.ttl, cfg.assertion.issuer);
     const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
-    const a = new Authenticator(cfg, signer, logger, store);
+    const a = new Authenticator(cfg, signer, logger, store, bootId);
     if (a.oidc) await a.oidc.discover();
     if (cfg.assertion.keys.length === 0 && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;

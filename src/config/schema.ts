@@ -104,6 +104,8 @@ const routeSchema = z.strictObject({
   backend: z.string(),
   preserve_host: z.boolean().default(true),
   auth: routeAuth,
+  /** Forward the client's Authorization header to Airflow even after airgate verified a bearer token with it (off: Airflow sees only the identity airgate hands it). */
+  forward_authorization: z.boolean().default(false),
   /** Tunnel WebSocket upgrades on this route (they pass authentication, policy and limits first). Other Upgrade protocols are never tunnelled. */
   websocket: z.boolean().default(true),
   /** Request bodies up to this size are received whole before a server is chosen, so slow uploads hold no Airflow worker (Airflow's allowed_payload_size is 1 MB). */

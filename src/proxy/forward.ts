@@ -20,6 +20,7 @@ export function forwardFacts(ctx: Authenticated, upgrading: boolean): ForwardFac
     upstreamHost: ctx.absoluteHost,
     upgrading,
     dropUnderscore: ctx.listener.dropUnderscoreHeaders,
+    dropAuthorization: ctx.identity?.method === 'bearer' && !ctx.route.forwardAuthorization,
     identity: ctx.upstreamIdentity,
   };
 }

@@ -57,6 +57,8 @@ export interface ForwardFacts {
   /** Keep `Upgrade` and `Connection: upgrade` (WebSocket tunnels only). */
   readonly upgrading: boolean;
   readonly dropUnderscore: boolean;
+  /** Remove the client's Authorization (airgate verified the bearer token in it and hands Airflow the identity instead). */
+  readonly dropAuthorization: boolean;
   /** Headers to add (the verified identity and its signed assertion), flat `[name, value, …]`. */
   readonly identity: readonly string[] | undefined;
 }
@@ -88,7 +90,7 @@ export function upstreamRequestHeaders(raw: readonly string[], f: ForwardFacts, 
       if (f.dropUnderscore) continue;
       lname = lname.replace(/_/g, '-');
     }
-    if (rules.strip.has(lname) || FORWARDING.has(lname)) continue;
+    if (rules.strip.has(lname) || FORWARDING.has(lname) || (f.dropAuthorization && lname === 'authorization')) continue;
     if (lname === 'cookie' && rules.ownCookie.test(raw[i + 1]!)) {
       const kept = withoutOwnCookies(raw[i + 1]!, rules.ownCookies);
       if (kept) out.push(name, kept);

@@ -16,6 +16,8 @@ export interface CompiledRoute {
   readonly retry: RouteConfig['retries'];
   readonly auth: RouteConfig['auth'];
   readonly policy: boolean;
+  /** Keep the client's Authorization upstream even when airgate verified a bearer token with it. */
+  readonly forwardAuthorization: boolean;
   /** WebSocket upgrades are tunnelled on this route (after every check an ordinary request passes). */
   readonly websocket: boolean;
   /** Request bodies up to this many bytes are received whole before a server is chosen. */
@@ -50,6 +52,7 @@ export class Router {
         auth: r.auth,
         policy: r.policy,
         websocket: r.websocket,
+        forwardAuthorization: r.forward_authorization,
         requestBuffer: r.request_buffer,
       });
       if (!r.host) this.anyHost.push(compiled);
