@@ -129,7 +129,7 @@ export class Gateway implements ListenerHost {
       {
         listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
         admin: this.admin ? `${this.runtime.config.admin!.address.host}:${this.admin.port}` : undefined,
-        backends: Object.fromEntries(Object.entries(cfg.backends).map(([name, b]) => [name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
+        backends: Object.fromEntries([...this.runtime.backends.values()].map((b) => [b.name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
         routes: cfg.routes.length,
       },
       'airgate started',
