@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
+import { chromium } from 'playwright-core';
 import { startGateway } from './helpers/gateway.js';
 import { startDnsmasq, type Dnsmasq } from './helpers/dnsmasq.js';
 import { mixedLoad, type LoadKind } from './helpers/mixed-load.js';
@@ -9,6 +10,7 @@ import { waitFor } from './helpers/wait.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import { AirflowState } from '../src/sim/state.js';
 import type { Gateway } from '../src/server/gateway.js';
+import { loadConfigText } from '../src/config/load.js';
 
 const TOKEN = 'an-admin-token-0123456789';
 const BASIC = { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
@@ -134,7 +136,7 @@ test('discovery: a withdrawn server finishes its in-flight long request before i
   }
 });
 
-test('discovery: an empty answer and a stopped DNS server keep the last known servers; /status and /metrics show it', async () => {
+test('discovery: an empty answer and a stopped DNS server keep the last known servers; /status, /metrics and the dashboard show it', async () => {
   const pods = new Pods();
   await pods.start(2);
   await pods.start(3);
@@ -165,6 +167,18 @@ test('discovery: an empty answer and a stopped DNS server keep the last known se
     assert.ok(value(/^airgate_discovery_failures_total\{backend="airflow",reason="empty"\} (\d+)$/m) >= 1);
     assert.ok(value(/^airgate_discovery_lookups_total\{backend="airflow"\} (\d+)$/m) >= 3);
     assert.equal(value(/^airgate_discovery_servers\{backend="airflow",state="active"\} (\d+)$/m), 2);
+
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${admin}/dashboard?token=${TOKEN}`);
+      const line = page.locator('.card[data-backend="airflow"] [data-role=discovery]');
+      await line.waitFor({ timeout: 5000 });
+      assert.match((await line.textContent()) ?? '', /^DNS A web\.test · 2 found · \d+ lookups, \d+ failed · keeping last known servers: (ECONNREFUSED|ETIMEOUT|EREFUSED)/);
+      assert.equal(await page.locator('.card[data-backend="airflow"] tr[data-server] small', { hasText: /· dns$/ }).count(), 2);
+    } finally {
+      await browser.close();
+    }
   } finally {
     await gateway.stop(0);
     await dns.cleanup();
@@ -228,6 +242,39 @@ test('discovery: a rolling pod replacement under mixed load (API, sticky UI, str
     assert.deepEqual(names(gateway), [`127.0.0.4-${pods.port}`, `127.0.0.5-${pods.port}`]);
   } finally {
     await load.stop();
+    await gateway.stop(0);
+    await dns.cleanup();
+    await pods.stopAll();
+  }
+});
+
+test('discovery: reloads under load keep the discovered servers (state and pools); a changed discovery section takes over at once', async () => {
+  const pods = new Pods();
+  await pods.start(2);
+  await pods.start(3);
+  const dns = await startDnsmasq({ hosts: { 'web.test': ['127.0.0.2', '127.0.0.3'] } });
+  const text = (interval: string) => yaml(dns, `dns: web.test, port: ${pods.port}`).replace('interval: 1s', `interval: ${interval}`);
+  const { gateway, url } = await startGateway(text('1s'));
+  const P = pods.port;
+  try {
+    const load = mixedLoad(url, [{ path: '/api/v1/dags', headers: BASIC }, { path: '/_sim/echo' }], 6);
+    await waitFor(() => load.done > 50, 'load to run');
+    const before = server(gateway, `127.0.0.2-${P}`)!;
+    for (const interval of ['2s', '3s']) {
+      const r = await gateway.reload(loadConfigText(text(interval), 'test.yaml'));
+      assert.equal(r.ok, true);
+      const after = load.done;
+      await waitFor(() => load.done > after + 50, 'traffic on the new configuration');
+    }
+    const now = server(gateway, `127.0.0.2-${P}`)!;
+    assert.notEqual(now, before, 'a new runtime');
+    assert.equal(now.pool, before.pool, 'the connection pool was handed over');
+    assert.ok(now.served >= before.served && now.checks.pass > 0, 'counters and health carried over');
+    await dns.publish({ 'web.test': ['127.0.0.3'] });
+    await waitFor(() => server(gateway, `127.0.0.2-${P}`) === undefined, 'the restarted lookup loop to apply a withdrawal to the current runtime');
+    const result = await load.stop();
+    assert.deepEqual(result.failed, []);
+  } finally {
     await gateway.stop(0);
     await dns.cleanup();
     await pods.stopAll();
