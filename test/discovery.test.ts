@@ -225,21 +225,31 @@ test('discovery: a rolling pod replacement under mixed load (API, sticky UI, str
   try {
     await waitFor(() => load.done > 50, 'load to run');
     let live = ['127.0.0.2', '127.0.0.3'];
+    const took: string[] = [];
     for (const [old, next] of [['127.0.0.2', 4], ['127.0.0.3', 5]] as const) {
       const sim = await pods.start(next);
       const fresh = `127.0.0.${next}`;
+      let t = Date.now();
       await dns.publish({ 'web.test': [...live, fresh] });
       await waitFor(() => available(gateway, `${fresh}-${pods.port}`), `${fresh} to pass its checks`);
+      took.push(`${fresh} in rotation ${Date.now() - t} ms after publication`);
+      const mark = load.done;
+      await waitFor(() => load.done > mark + 150, 'traffic on old and new nodes together');
       live = [...live.filter((a) => a !== old), fresh];
+      t = Date.now();
       await dns.publish({ 'web.test': live });
       await waitFor(() => server(gateway, `${old}-${pods.port}`) === undefined, `${old} to drain and leave`);
+      took.push(`${old} gone ${Date.now() - t} ms after withdrawal`);
       await pods.nodes.get(old)!.stop(); // the pod terminates after it left the endpoints
       await waitFor(() => sim.requests > 20, `${fresh} to take traffic`);
+      const mark2 = load.done;
+      await waitFor(() => load.done > mark2 + 150, 'traffic after the old node stopped');
     }
     const result = await load.stop();
     assert.deepEqual(result.failed, [], 'no request failed');
     assert.ok(result.ok > 200, `requests answered: ${result.ok}`);
     assert.deepEqual(names(gateway), [`127.0.0.4-${pods.port}`, `127.0.0.5-${pods.port}`]);
+    process.stdout.write(`# pod replacement: ${result.ok} requests, 0 failed; ${took.join('; ')}\n`);
   } finally {
     await load.stop();
     await gateway.stop(0);
