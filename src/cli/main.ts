@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: no window in which SIGUSR1 would start the inspector.
+import './signal-guard.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';

@@ -66,7 +66,24 @@ export function refineAudit(audit: NonNullable<RequestRecord['audit']>, body: Bu
   if (audit.action === 'task_instance.mark' && typeof b.new_state === 'string') audit.resource.state = b.new_state;
 }
 
-/** A separate stream of who did what to which DAG, with Airflow's answer. */
+/** An operator's change to the gateway itself, made through the admin API (or a signal). */
+export interface OperatorAction {
+  /** `server.drain`, `server.ready`, `server.maint`, `server.weight`, `config.reload`. */
+  action: string;
+  backend?: string;
+  server?: string;
+  from?: string | number;
+  to?: string | number;
+  /** Who: the name the operator gave (dashboard sign-in, `airgate backend --as`, X-Airgate-Operator), or null. */
+  user: string | null;
+  /** How they proved it: `admin-token` (bearer), `admin-cookie` (dashboard), `signal` (SIGHUP). */
+  auth: 'admin-token' | 'admin-cookie' | 'signal';
+  client: string | null;
+  success: boolean;
+  errors?: string[];
+}
+
+/** A separate stream of who did what to which DAG, with Airflow's answer; and of operators' changes to the gateway. */
 export class AuditLog {
   private readonly logger: Logger;
   private readonly destination: Destination;
@@ -98,6 +115,10 @@ export class AuditLog {
       success: r.status > 0 && r.status < 400,
       server: r.server || null,
     });
+  }
+
+  operator(a: OperatorAction): void {
+    this.logger.info({ type: 'audit', time: new Date().toISOString(), ...a });
   }
 
   reopen(): void {

@@ -26,6 +26,8 @@ export interface GatewayOptions {
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */
   machineStatus?: () => Promise<object>;
+  /** Reload every worker of the machine (the admin API of `workers: N` asks the primary). */
+  machineReload?: () => Promise<{ ok: boolean }>;
 }
 
 export interface AdminChange {
@@ -57,6 +59,7 @@ export class Gateway implements ListenerHost {
   readonly onAdminChange: ((c: AdminChange) => void) | undefined;
   readonly machineMetrics: (() => Promise<string>) | undefined;
   readonly machineStatus: (() => Promise<object>) | undefined;
+  readonly machineReload: (() => Promise<{ ok: boolean }>) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -75,6 +78,8 @@ export class Gateway implements ListenerHost {
     this.onAdminChange = options.onAdminChange;
     this.machineMetrics = options.machineMetrics;
     this.machineStatus = options.machineStatus;
+    this.machineReload = options.machineReload;
+    for (const l of this.listeners) this.observer.watchListener(l.config.name, l.server);
   }
 
   /** Events shared with every instance through Redis (store: redis). */
@@ -162,6 +167,7 @@ export class Gateway implements ListenerHost {
       return this.reloadFailed([String((err as Error).message)]);
     }
     this.runtime = next;
+    for (const l of added) this.observer.watchListener(l.config.name, l.server);
     const removed = this.listeners.filter((l) => !keep.has(l));
     for (const [l, lc] of keep) l.update(lc);
     this.listeners.splice(0, this.listeners.length, ...keep.keys(), ...added);
