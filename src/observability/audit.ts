@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import type { AirgateConfig } from '../config/schema.js';
 import type { RequestRecord } from './request-record.js';
-import { openDestination, type Destination } from './destination.js';
+import { openDestination, ownsStream, type Destination } from './destination.js';
 
 type Rule = { methods: readonly string[]; re: RegExp; action: (method: string, m: RegExpExecArray, query: URLSearchParams) => string; resource: (m: RegExpExecArray, query: URLSearchParams) => Record<string, string> };
 
@@ -90,10 +90,13 @@ export class AuditLog {
   private readonly ownDestination: boolean;
   /** Only files can be reopened (stdout and stderr stay as they are). */
   private readonly isFile: boolean;
+  /** Files and syslog are closed with the log; stdout and stderr stay open. */
+  private readonly ends: boolean;
 
   constructor(cfg: AirgateConfig['audit_log'], destination?: Destination) {
-    this.destination = destination ?? openDestination(cfg.destination);
+    this.destination = destination ?? openDestination(cfg.destination, 'audit');
     this.ownDestination = destination === undefined;
+    this.ends = this.ownDestination && ownsStream(cfg.destination);
     this.isFile = this.ownDestination && cfg.destination.startsWith('/');
     this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, this.destination);
   }
@@ -132,6 +135,6 @@ export class AuditLog {
     } catch {
       /* not open yet */
     }
-    if ((this.destination as unknown as { fd: number }).fd > 2) this.destination.end();
+    if (this.ends) this.destination.end();
   }
 }
