@@ -84,7 +84,7 @@ test('workers: a refused reload counts as a failure in /metrics; the admin API r
   try {
     await waitFor(() => gw.stdout().includes('airgate workers started'), 'both workers to start');
     const admin = adminOf(gw);
-    const failures = async () => Number((await scrape(admin, TOKEN)).find((f) => f.name === 'airgate_config_reloads_total')!.metrics.find((m) => m.labels?.result === 'failure')!.value);
+    const failures = async () => Number((await scrape(admin, TOKEN)).families.find((f) => f.name === 'airgate_config_reloads_total')!.metrics.find((m) => m.labels?.result === 'failure')!.value);
     assert.equal(await failures(), 0);
 
     writeFileSync(file, `${yaml}\nroutes: []\n`);

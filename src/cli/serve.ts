@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Gateway } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
@@ -59,6 +60,8 @@ export async function serveCommand(opts: { config: string }): Promise<void> {
 
 /** A worker of `workers: N`: one gateway, driven by the primary's messages. */
 async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> {
+  // The primary is gone (it stopped the machine): leave quietly instead of with an EPIPE stack.
+  cluster.worker?.on('error', () => process.exit(1));
   let asked = 0;
   const waiting = new Map<number, (text: string) => void>();
   const ask = (kind: 'metrics' | 'status') =>

@@ -29,23 +29,32 @@ export async function freshRequests(url: string, n: number, concurrency: number,
   return statuses;
 }
 
-/** GET an admin path with the bearer token and parse the Prometheus text. */
-export async function scrape(admin: string, token: string): Promise<PromFamily[]> {
+/** GET /metrics with the bearer token: the parsed families and the text. */
+export async function scrape(admin: string, token: string): Promise<{ families: PromFamily[]; text: string }> {
   const res = await request(`${admin}/metrics`, { headers: { authorization: `Bearer ${token}` } });
   if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`);
-  return parsePrometheus(await res.body.text());
+  const text = await res.body.text();
+  return { families: parsePrometheus(text), text };
 }
 
-/** Every counter and histogram-count sample as `name{labels}` → value. */
-export function counterSamples(families: PromFamily[]): Map<string, number> {
+/**
+ * Histogram counts as `name{labels}` → value, read from the `_count` lines: the parser folds every
+ * series of a histogram into one when prom-client writes `le` before the other labels.
+ */
+export function histogramCounts(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const f of families) {
-    for (const m of f.metrics) {
-      const key = `${f.name}${JSON.stringify(m.labels ?? {})}`;
-      if (f.type === 'COUNTER') out.set(key, Number(m.value));
-      if (f.type === 'HISTOGRAM') out.set(`${key}:count`, Number(m.count));
-    }
+  for (const m of text.matchAll(/^(\w+)_count(\{[^}]*\})? (\S+)$/gm)) out.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  return out;
+}
+
+/** Every counter sample (by the parser) and histogram count as `name{labels}` → value. */
+export function counterSamples(scraped: { families: PromFamily[]; text: string }): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of scraped.families) {
+    if (f.type !== 'COUNTER') continue;
+    for (const m of f.metrics) out.set(`${f.name}${JSON.stringify(m.labels ?? {})}`, Number(m.value));
   }
+  for (const [k, v] of histogramCounts(scraped.text)) out.set(`${k}:count`, v);
   return out;
 }
 
