@@ -106,14 +106,16 @@ test('workers: a refused reload counts as a failure in /metrics; the admin API r
     assert.equal((gw.stdout().match(/"msg":"worker reloaded"/g) ?? []).length, before + 2, 'every worker reloaded, not only the admin worker');
     assert.equal(await failures(), 2);
 
-    await waitFor(() => existsSync(audit) && readFileSync(audit, 'utf8').split('\n').filter(Boolean).length >= 2, 'two audit lines');
+    await waitFor(() => existsSync(audit) && readFileSync(audit, 'utf8').split('\n').filter(Boolean).length >= 3, 'three audit lines');
     const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(
       lines.map((l) => [l.type, l.action, l.user, l.auth, l.success]),
       [
+        ['audit', 'config.reload', null, 'signal', false],
         ['audit', 'config.reload', 'alice', 'admin-token', false],
         ['audit', 'config.reload', 'bob', 'admin-token', true],
       ],
+      'one line per reload for the machine, not one per worker',
     );
   } finally {
     gw.cleanup();

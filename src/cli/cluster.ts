@@ -23,8 +23,8 @@ export type WorkerMessage =
   | { type: 'reload-request'; id: number }
   | { type: 'take'; id: number; key: string; now: number; emissionMs: number; burst: number };
 export type PrimaryMessage =
-  | { type: 'reload' }
-  | { type: 'reload-refused'; errors: string[] }
+  | { type: 'reload'; bySignal: boolean }
+  | { type: 'reload-refused'; errors: string[]; bySignal: boolean }
   | { type: 'reload-done'; id: number; result: ReloadOutcome }
   | { type: 'reopen' }
   | { type: 'stop' }
@@ -127,7 +127,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     if (m?.type === 'metrics') collector.answer(from.id, m.id, m.json);
     if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health) } satisfies PrimaryMessage);
     if (m?.type === 'admin') for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'admin', change: m.change } satisfies PrimaryMessage);
-    if (m?.type === 'reload-request') void reload().then((result) => from.isConnected() && from.send({ type: 'reload-done', id: m.id, result } satisfies PrimaryMessage));
+    if (m?.type === 'reload-request') void reload(false).then((result) => from.isConnected() && from.send({ type: 'reload-done', id: m.id, result } satisfies PrimaryMessage));
     if (m?.type === 'fatal') fatal(m.message);
   });
   const fatal = (message: string) => {
@@ -146,15 +146,15 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
 
   // Reloads run one at a time (SIGHUP and the admin API may ask together).
   let reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, workers: 0 });
-  const reload = (): Promise<ReloadOutcome> => (reloads = reloads.then(reloadOnce, reloadOnce));
-  const reloadOnce = async (): Promise<ReloadOutcome> => {
+  const reload = (bySignal: boolean): Promise<ReloadOutcome> => (reloads = reloads.catch(() => undefined).then(() => reloadOnce(bySignal)));
+  const reloadOnce = async (bySignal: boolean): Promise<ReloadOutcome> => {
     let next: AirgateConfig;
     try {
       next = loadConfigFile(configFile); // refuse a broken file before touching any worker
     } catch (err) {
       const errors = err instanceof ConfigError ? err.message.split('\n') : [String(err)];
       logger.error({ errors }, 'configuration reload failed; the running configuration stays');
-      for (const [, w] of live()) w.send({ type: 'reload-refused', errors } satisfies PrimaryMessage);
+      for (const [, w] of live()) w.send({ type: 'reload-refused', errors, bySignal } satisfies PrimaryMessage);
       return { ok: false, errors };
     }
     const checker = new Runtime(next, logger, {}, health);
@@ -163,7 +163,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     health = checker;
     let count = 0;
     for (const [slot, w] of live()) {
-      w.send({ type: 'reload' } satisfies PrimaryMessage);
+      w.send({ type: 'reload', bySignal } satisfies PrimaryMessage);
       const r = await whenMessage(w, 'reloaded');
       if (r) count++;
       logger.info({ slot, pid: w.process.pid, ok: (r as { ok: boolean } | undefined)?.ok ?? false }, 'worker reloaded');
@@ -179,7 +179,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
   };
   process.on('SIGHUP', () => {
     void reopen('SIGHUP');
-    void reload();
+    void reload(true);
   });
   process.on('SIGUSR1', () => void reopen('SIGUSR1'));
   const stop = () => {

@@ -31,11 +31,16 @@ export async function runGateway(config: AirgateConfig, configFile?: string): Pr
   // SIGHUP: reopen log files (logrotate) and reload the configuration file (errors are logged; the running config stays).
   process.on('SIGHUP', () => {
     gateway.observer.reopen();
-    void gateway.reload();
+    void gateway.reload().then((r) => auditSignalReload(gateway, r.ok, r.ok ? undefined : r.errors));
   });
   // SIGUSR1: reopen log files only (its listener also keeps Node's inspector from starting).
   process.on('SIGUSR1', () => gateway.observer.reopen());
   return gateway;
+}
+
+/** A reload ordered by SIGHUP, in the audit log (who: whoever may signal the process). */
+function auditSignalReload(gateway: Gateway, ok: boolean, errors: string[] | undefined): void {
+  gateway.observer.operatorAction({ action: 'config.reload', user: null, auth: 'signal', client: null, success: ok, ...(errors ? { errors } : {}) });
 }
 
 /** Start; an address that cannot be bound ends the process with one line naming it (exit 1), no stack. */
@@ -97,7 +102,12 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     gateway.logger.info({ signal: 'SIGUSR1' }, 'log files reopened');
   });
   process.on('message', (m: PrimaryMessage) => {
-    if (m.type === 'reload') void gateway.reload().then((r) => process.send?.({ type: 'reloaded', ok: r.ok }));
+    if (m.type === 'reload')
+      void gateway.reload().then((r) => {
+        // One audit line per machine: the admin worker writes it (the admin API audits its own requests).
+        if (m.bySignal && workerSlot() === 0) auditSignalReload(gateway, r.ok, r.ok ? undefined : r.errors);
+        process.send?.({ type: 'reloaded', ok: r.ok });
+      });
     if (m.type === 'reopen') {
       gateway.observer.reopen();
       process.send?.({ type: 'reopened' } satisfies WorkerMessage);
@@ -106,6 +116,7 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
       // The primary refused the file before any worker saw it (and logged why): count it here, where /metrics and /status read.
       gateway.reloads.failed++;
       gateway.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors: m.errors });
+      if (m.bySignal && workerSlot() === 0) auditSignalReload(gateway, false, m.errors);
     }
     if (m.type === 'reload-done') {
       reloadWaiting.get(m.id)?.(m.result);
