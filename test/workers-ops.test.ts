@@ -103,7 +103,8 @@ test('workers: a refused reload counts as a failure in /metrics; the admin API r
     const ok = await request(`${admin}/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'x-airgate-operator': 'bob' } });
     assert.equal(ok.statusCode, 200);
     assert.deepEqual(await ok.body.json(), { ok: true, workers: 2 });
-    assert.equal((gw.stdout().match(/"msg":"worker reloaded"/g) ?? []).length, before + 2, 'every worker reloaded, not only the admin worker');
+    // The primary's log lines arrive through its asynchronous stdout: wait for them.
+    await waitFor(() => (gw.stdout().match(/"msg":"worker reloaded"/g) ?? []).length === before + 2, 'every worker reloaded, not only the admin worker');
     assert.equal(await failures(), 2);
 
     await waitFor(() => existsSync(audit) && readFileSync(audit, 'utf8').split('\n').filter(Boolean).length >= 3, 'three audit lines');
