@@ -9,6 +9,7 @@ import { MachineCollector } from './machine-collector.js';
 import { autoWorkers } from './cpu-limit.js';
 import { GcraStore } from '../policy/rate-limiter.js';
 import type { AdminChange, HealthSnapshot } from '../server/gateway.js';
+import { DiscoveryManager } from '../upstream/discovery/manager.js';
 
 export type ReloadOutcome = { ok: true; workers: number } | { ok: false; errors: string[] };
 export type WorkerMessage =
@@ -33,9 +34,9 @@ export type PrimaryMessage =
   | { type: 'metrics'; id: number; kind: 'metrics' | 'status' }
   | { type: 'collected'; id: number; text: string };
 
-/** Health as a runtime's checkers see it. */
-function snapshot(rt: Runtime): HealthSnapshot {
-  const h: HealthSnapshot = { servers: {}, clusterDegraded: {} };
+/** Health as a runtime's checkers see it, and the servers discovery found. */
+function snapshot(rt: Runtime, discovery?: DiscoveryManager): HealthSnapshot {
+  const h: HealthSnapshot = { servers: {}, clusterDegraded: {}, discovery: discovery?.snapshot() };
   for (const b of rt.backends.values()) {
     for (const s of b.servers) h.servers[s.id] = s.health;
     h.clusterDegraded[b.name] = rt.clusterDegraded(b.name) ?? null;
@@ -69,7 +70,8 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
   const collector = new MachineCollector();
 
   const fork = (slot: number): Worker => {
-    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot) });
+    // A worker starts with the servers discovery knows now (it opens its listeners before its first message).
+    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot), AIRGATE_INITIAL_HEALTH: JSON.stringify(snapshot(health, discovery)) });
     slots.set(slot, w);
     w.on('exit', (code, signal) => {
       void collector.workerGone(w.id);
@@ -100,10 +102,14 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
 
   // Health checks run here, once per machine; every change reaches the workers within 250 ms.
   let health = new Runtime(cfg, logger);
+  // DNS discovery runs here too, once per machine; workers get the lists with the health.
+  const discovery = new DiscoveryManager(() => health.backends, logger, (backend, plan) => logger.info({ backend, added: plan.add.map((s) => s.name), retiring: plan.retire }, `discovery: ${backend} changed`));
+  discovery.configure(cfg);
+  await discovery.start();
   health.startHealthChecks();
   let last = '';
   const broadcast = (force = false) => {
-    const h = snapshot(health);
+    const h = snapshot(health, discovery);
     const text = JSON.stringify(h);
     if (!force && text === last) return;
     last = text;
@@ -125,7 +131,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     }
     if (m?.type === 'collect') collect(m.kind, (text) => from.send({ type: 'collected', id: m.id, text } satisfies PrimaryMessage));
     if (m?.type === 'metrics') collector.answer(from.id, m.id, m.json);
-    if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health) } satisfies PrimaryMessage);
+    if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health, discovery) } satisfies PrimaryMessage);
     if (m?.type === 'admin') for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'admin', change: m.change } satisfies PrimaryMessage);
     if (m?.type === 'reload-request') void reload(false).then((result) => from.isConnected() && from.send({ type: 'reload-done', id: m.id, result } satisfies PrimaryMessage));
     if (m?.type === 'fatal') fatal(m.message);
@@ -161,6 +167,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     checker.startHealthChecks();
     void health.retire();
     health = checker;
+    discovery.configure(next);
     let count = 0;
     for (const [slot, w] of live()) {
       w.send({ type: 'reload', bySignal } satisfies PrimaryMessage);
@@ -187,6 +194,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     stopping = true;
     logger.info('airgate stopping workers');
     clearInterval(ticker);
+    discovery.stop();
     void health.destroy();
     const all = [...slots.values()];
     for (const w of all) if (w.isConnected()) w.send({ type: 'stop' } satisfies PrimaryMessage);

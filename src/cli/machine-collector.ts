@@ -109,8 +109,8 @@ export function mergeStatus(parts: MachineStatus[], retired: ReadonlyMap<string,
       if (!ob) return;
       ob.queued += b.queued;
       ob.secretKeyDrift ||= b.secretKeyDrift;
-      b.servers.forEach((s, j) => {
-        const os = ob.servers[j];
+      b.servers.forEach((s) => {
+        const os = ob.servers.find((x) => x.id === s.id); // by id: discovery may have changed a list
         if (!os) return;
         os.inflight += s.inflight;
         os.served += s.served;

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { Gateway } from '../server/gateway.js';
+import { Gateway, type HealthSnapshot } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
 import { runtimeStatus } from '../admin/status.js';
@@ -90,6 +90,8 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
         reloadWaiting.set(id, resolve);
         process.send?.({ type: 'reload-request', id } satisfies WorkerMessage);
       }),
+    discovery: 'remote',
+    initialHealth: process.env.AIRGATE_INITIAL_HEALTH ? (JSON.parse(process.env.AIRGATE_INITIAL_HEALTH) as HealthSnapshot) : undefined,
   });
   const reloadWaiting = new Map<number, (r: ReloadOutcome) => void>();
   await startOrExit(gateway, config, (message) => new Promise((resolve) => process.send?.({ type: 'fatal', message } satisfies WorkerMessage, undefined, {}, () => resolve())));
