@@ -140,7 +140,7 @@ export class Authenticator {
       if (this.opened.size >= 10_000) this.opened.clear();
       this.opened.set(token, s);
     }
-    if (this.store.isRevoked(s.sid)) return { identity: undefined, reason: 'the session was logged out' };
+    if (this.store.isRevoked(s.sid, { idpSid: s.idp_sid, sub: s.sub, iat: (s as { iat?: number }).iat ?? 0 })) return { identity: undefined, reason: 'the session was logged out' };
     const idleS = Math.floor(this.cfg.session.idle_timeout / 1000);
     if (nowS - s.seen > idleS) return { identity: undefined, reason: 'the session was idle too long' };
     await this.refreshIfDue(s.sid);
