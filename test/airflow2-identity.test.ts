@@ -111,11 +111,16 @@ test('alice logs in, logs out of airgate, bob logs in in the same browser: Airfl
     assert.match((await page.textContent('#user'))!, /Logged in as alice$/);
     assert.equal(await page.textContent('#role'), 'Admin');
     assert.equal((await fetchJson(page, '/api/v1/users')).status, 200, 'alice (Admin) may list users');
+    const aliceAirflowSession = (await context.cookies()).find((c) => c.name === 'session');
+    assert.ok(aliceAirflowSession, 'Airflow made a session for alice');
     // airgate's logout, then the IdP's end-session confirmation.
     await page.goto(`${gw.url}/_airgate/logout`);
     await page.waitForURL((u) => u.href.startsWith(idp.issuer));
+    assert.ok(!(await context.cookies()).some((c) => c.name === 'session'), "airgate's logout expired Airflow's session cookie");
     await page.click('button[value="yes"], button[type="submit"]');
     await page.waitForURL((u) => !u.href.startsWith(`${idp.issuer}/session/end`));
+    // Even a browser that kept alice's Airflow session (say, logged out elsewhere) gets bob: the session follows the assertion.
+    await context.addCookies([aliceAirflowSession]);
     await page.goto(`${gw.url}/home`);
     await idpLogin(page, 'bob');
     assert.equal(new URL(page.url()).pathname, '/home');

@@ -119,6 +119,9 @@ test('roles: a Viewer cannot trigger (REST 403 problem+json, UI flash and redire
   assert.equal(ui.headers.location, '/');
   assert.match((await b.go(`${s.url}/home`)).text, /Access is Denied/);
   assert.equal(s.state.runs.size, 0, 'nothing was triggered');
+  const logs = await b.go(`${s.url}/get_logs_with_metadata?dag_id=example_etl&task_id=extract&try_number=1&format=json`);
+  assert.equal(logs.status, 200, 'a Viewer reads task logs: the JSON the log page polls');
+  assert.equal((JSON.parse(logs.text) as { metadata: { end_of_log: boolean } }).metadata.end_of_log, true);
 });
 
 test('FAB login rate limit: the sixth login POST from one address within 40 s is 429', async (t) => {

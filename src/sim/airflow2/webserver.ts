@@ -98,8 +98,10 @@ export class Airflow2Webserver {
       return login(req, url, session, state, this.mode, reply);
     }
     if (path === '/logout/' || path === '/logout') return this.logout(req, session, reply);
-    if (path === '/get_logs_with_metadata' && url.searchParams.get('format') === 'file' && session.user !== undefined) {
-      return streamer.serve(res, { lines: 5, contentType: 'text/plain', gated: false, intervalMs: 50, render: (i) => `log line ${i}\n` });
+    // Airflow.get_logs_with_metadata (airflow/www/views.py): the log page polls format=json; format=file streams text.
+    if (path === '/get_logs_with_metadata' && session.user !== undefined) {
+      if (url.searchParams.get('format') === 'file') return streamer.serve(res, { lines: 5, contentType: 'text/plain', gated: false, intervalMs: 50, render: (i) => `log line ${i}\n` });
+      return sendJson(res, 200, { message: [[['localhost', 'log line 1\nlog line 2\n']]], error: false, metadata: { end_of_log: true, log_pos: 2 } });
     }
     const a = await uiRequest(req, url, session, state, this.host.name);
     reply(a.status, a.headers, a.html, a.text);
