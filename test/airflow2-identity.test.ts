@@ -12,6 +12,7 @@ import { CookieJar } from './helpers/cookie-jar.js';
 import { DEMO_USERS, DevIdp, type DevUser } from '../src/sim/dev-idp.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import type { Gateway } from '../src/server/gateway.js';
+import { controlCharacterIn } from '../src/auth/authenticator.js';
 
 /** The demo users plus names real directories hold (issue 20) and one with a control character. */
 const USERS: Record<string, DevUser> = {
@@ -201,6 +202,14 @@ test('issue 20: a group with a control character is refused at login with a clea
   } finally {
     await context.close();
   }
+});
+
+test('issue 20: which identity value holds a control character (C0, DEL, C1); non-Latin names hold none', () => {
+  assert.equal(controlCharacterIn('ali\u0000ce', undefined, []), 'user name');
+  assert.equal(controlCharacterIn('alice', 'alice\r\n@example.com', []), 'e-mail address');
+  assert.equal(controlCharacterIn('alice', 'alice@example.com', ['ok', 'bad\u007f']), 'group');
+  assert.equal(controlCharacterIn('alice', undefined, ['c1\u0085']), 'group');
+  assert.equal(controlCharacterIn('José Müller', 'li.lei@example.com', ['李雷', 'team 😀']), undefined);
 });
 
 test('issue 20 #4: a page’s fetch() gets 401 JSON, never a redirect; API paths are recognised after normalization', async () => {
