@@ -84,6 +84,16 @@ test('FAB remote user: the header is read only at GET /login/ and not once the s
   assert.match((await b.go(`${s.url}/home`)).text, /Logged in as bob</);
 });
 
+test('FAB remote user behind gunicorn < 22: X_Auth_User counts as X-Auth-User, several values joined with a comma', async (t) => {
+  const s = await sim(t, { remoteUserHeader: 'X-Auth-User' });
+  const b = browser(t);
+  await b.go(`${s.url}/login/?next=%2Fhome`, { headers: { X_Auth_User: 'admin' } });
+  assert.match((await b.go(`${s.url}/home`)).text, /Logged in as admin</, 'why the gateway drops client headers with "_"');
+  const joined = browser(t);
+  await joined.go(`${s.url}/login/?next=%2Fhome`, { headers: { 'X-Auth-User': 'viewer', X_Auth_User: 'admin' } });
+  assert.equal((await joined.go(`${s.url}/home`)).status, 302, '"viewer,admin" names nobody');
+});
+
 test('FAB remote user without registration: an unknown user is flashed and sent to next, which sends it back to /login/', async (t) => {
   const s = await sim(t, { remoteUserHeader: 'X-Auth-User' });
   const b = browser(t);

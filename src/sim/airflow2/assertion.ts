@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 
 /** The headers airgate sends and airflow/airgate_identity.py reads (ASSERTION_HEADER, USER_HEADER). */
@@ -49,7 +50,17 @@ export interface RequestIdentity {
   error: string | undefined;
 }
 
-const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
+/**
+ * A header as WSGI hands it to Flask under gunicorn before 22: `X_Auth_User`, `X-Auth_User` and
+ * `X-Auth-User` all become `HTTP_X_AUTH_USER`, several values joined with `,`
+ * (gunicorn/http/message.py; 22.0 drops names with `_`). Undefined when absent.
+ */
+export function environHeader(req: IncomingMessage, name: string): string | undefined {
+  const want = name.toLowerCase();
+  const values: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase().replace(/_/g, '-') === want) values.push(req.rawHeaders[i + 1]!);
+  return values.length ? values.join(',') : undefined;
+}
 
 /**
  * Verifies `X-Airgate-Assertion` as airflow/airgate_airflow/verify.py `Verifier` does: ES256 with
@@ -73,10 +84,10 @@ export class AirgateVerifier {
   }
 
   /** airgate_identity.request_identity: the verified claims, the decoded user header, or why not. */
-  async identify(headers: Record<string, string | string[] | undefined>): Promise<RequestIdentity> {
-    const token = one(headers[ASSERTION_HEADER]);
-    const rawUser = one(headers[this.userHeader]);
-    const headerUser = decodeIdentityValue(rawUser, one(headers[ENCODING_HEADER]));
+  async identify(req: IncomingMessage): Promise<RequestIdentity> {
+    const token = environHeader(req, ASSERTION_HEADER);
+    const rawUser = environHeader(req, this.userHeader);
+    const headerUser = decodeIdentityValue(rawUser, environHeader(req, ENCODING_HEADER));
     if (!token) return { claims: undefined, headerUser, error: rawUser !== undefined ? 'X-Auth-User came without X-Airgate-Assertion' : undefined };
     try {
       const { payload } = await jwtVerify(token, this.jwks, { algorithms: ['ES256'], issuer: this.issuer, audience: this.audience, clockTolerance: 10, requiredClaims: ['exp', 'iat', 'sub', this.userClaim] });

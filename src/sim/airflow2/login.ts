@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { readBody } from '../http-util.js';
 import type { AirflowState } from '../state.js';
+import { environHeader } from './assertion.js';
 import { authUserRemoteUser } from './fab.js';
 import type { FabSession } from './session.js';
 
@@ -80,8 +81,7 @@ export async function login(req: IncomingMessage, url: URL, session: FabSession,
   if (mode.remoteUserHeader !== undefined) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, {}, '<!doctype html><title>405 Method Not Allowed</title><h1>Method Not Allowed</h1>\n');
     if (session.user === undefined) {
-      const raw = req.headers[mode.remoteUserHeader];
-      const username = typeof raw === 'string' && raw ? raw : undefined;
+      const username = environHeader(req, mode.remoteUserHeader) || undefined;
       const user = username === undefined ? undefined : authUserRemoteUser(state, username, mode.registrationRole);
       if (user === undefined) session.flash(INVALID_LOGIN);
       else session.login(user);

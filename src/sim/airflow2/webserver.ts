@@ -73,7 +73,7 @@ export class Airflow2Webserver {
     const secretKey = this.host.secretKey;
     const session = new FabSession(req, secretKey);
     let identity: Promise<RequestIdentity> | undefined;
-    const identify = this.verifier ? () => (identity ??= this.verifier!.identify(req.headers)) : undefined;
+    const identify = this.verifier ? () => (identity ??= this.verifier!.identify(req)) : undefined;
     if (this.follow) {
       const refused = followAssertion(session, await identify!(), path, state, this.verifier!.userClaim);
       if (refused) {
