@@ -94,6 +94,14 @@ test('FAB remote user behind gunicorn < 22: X_Auth_User counts as X-Auth-User, s
   assert.equal((await joined.go(`${s.url}/home`)).status, 302, '"viewer,admin" names nobody');
 });
 
+test('enable_proxy_fix: X-Forwarded-Prefix becomes the script root of the login redirect (why the gateway strips it)', async (t) => {
+  const s = await sim(t);
+  const r = await request(`${s.url}/home`, { headers: { 'x-forwarded-prefix': '/evil', 'x-forwarded-host': 'airflow.example', 'x-forwarded-proto': 'https' } });
+  assert.equal(r.statusCode, 302);
+  assert.equal(r.headers.location, `/evil/login/?next=${encodeURIComponent('https://airflow.example/evil/home')}`);
+  await r.body.dump();
+});
+
 test('FAB remote user without registration: an unknown user is flashed and sent to next, which sends it back to /login/', async (t) => {
   const s = await sim(t, { remoteUserHeader: 'X-Auth-User' });
   const b = browser(t);

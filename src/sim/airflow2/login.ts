@@ -32,8 +32,18 @@ export function safeRedirect(req: IncomingMessage, next: string | null): string 
   }
 }
 
-export function loginUrl(next: string): string {
-  return `/login/?next=${encodeURIComponent(next)}`;
+/**
+ * The script root under ProxyFix with x_prefix = 1 (`enable_proxy_fix`, werkzeug/middleware/proxy_fix.py):
+ * the last `X-Forwarded-Prefix` hop becomes SCRIPT_NAME, so it prefixes every URL Airflow makes.
+ */
+export function scriptRoot(req: IncomingMessage): string {
+  const p = req.headers['x-forwarded-prefix'];
+  const last = typeof p === 'string' ? p.split(',').at(-1)!.trim().replace(/\/+$/, '') : '';
+  return last;
+}
+
+export function loginUrl(next: string, root = ''): string {
+  return `${root}/login/?next=${encodeURIComponent(next)}`;
 }
 
 /**

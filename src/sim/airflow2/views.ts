@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { readBody } from '../http-util.js';
 import type { AirflowState } from '../state.js';
 import { allowed, type Need } from './fab.js';
-import { csrfProblem, loginUrl, requestHost } from './login.js';
+import { csrfProblem, loginUrl, requestHost, scriptRoot } from './login.js';
 import type { FabSession } from './session.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -56,7 +56,7 @@ function notFound(session: FabSession, dagId: string): Answer {
 
 /**
  * Any other UI request, with airflow/www/auth.py `_has_access`: no user → 302 to
- * `/login/?next=<absolute URL>`; a user whose role grants no website access (Public) → 403 page;
+ * `/login/?next=<absolute URL>` (under the `X-Forwarded-Prefix` script root, as ProxyFix makes it); a user whose role grants no website access (Public) → 403 page;
  * a user lacking the action's permission → flash "Access is Denied" and 302 to the index. A POST
  * also needs its CSRF token (Flask-WTF). GET pages show the user, the role and the DAGs.
  */
@@ -66,7 +66,8 @@ export async function uiRequest(req: IncomingMessage, url: URL, session: FabSess
   if (user === undefined || role === undefined) {
     if (user !== undefined) session.clear(); // the session names a user Airflow no longer has
     const proto = req.headers['x-forwarded-proto'] ?? 'http';
-    return { status: 302, headers: { location: loginUrl(`${proto}://${requestHost(req)}${url.pathname}${url.search}`) } };
+    const root = scriptRoot(req);
+    return { status: 302, headers: { location: loginUrl(`${proto}://${requestHost(req)}${root}${url.pathname}${url.search}`, root) } };
   }
   if (!allowed(role, 'Viewer')) return { status: 403, html: '<!doctype html><title>Airflow</title><h1>Your user has no roles and/or permissions!</h1>\n' };
   if (req.method === 'POST') {
