@@ -77,9 +77,9 @@ function forbidden(method: string, url: string, verifiedUser: unknown, body: Buf
   if (!n.ok) return `an unnormalized target ${url}`;
   const path = n.path.toLowerCase();
   if (path === '/admin' || path.startsWith('/admin/')) return `a denied path ${url}`;
-  const segments = n.path.split('/').map(decodeURIComponentSafe);
-  const dagAt = segments.indexOf('dags');
-  if (dagAt >= 0 && segments[dagAt + 1]?.startsWith('team_b_')) return `a denied DAG in the path ${url}`;
+  // Airflow's routes that name a DAG in the path: /dags/{id}/… (UI) and /api/v1|v2/dags/{id}/… (REST); werkzeug decodes the id.
+  const dagPath = /^\/(?:api\/v[12]\/)?dags\/([^/]+)/.exec(n.path);
+  if (dagPath && decodeURIComponentSafe(dagPath[1]!).startsWith('team_b_')) return `a denied DAG in the path ${url}`;
   const view = n.path.replace(/\/$/, '');
   if (PARAM_VIEWS.has(view)) {
     const params = [...new URLSearchParams(n.query.slice(1)), ...new URLSearchParams(body.toString('latin1'))];
