@@ -9,6 +9,7 @@ import { BearerVerifier } from './bearer.js';
 import { mapRole, stringList, type Identity } from './identity.js';
 import { OidcClient } from './oidc.js';
 import { SealedCookies } from './session-cookie.js';
+import { sessionKeys } from './session-keys.js';
 import { MemorySessionStore, type SessionStore } from './session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
 
@@ -57,16 +58,16 @@ export class Authenticator {
     this.store = store;
     this.oidc = cfg.oidc ? new OidcClient(cfg.oidc) : undefined;
     this.bearer = new BearerVerifier(cfg);
-    this.sealed = cfg.session ? new SealedCookies(cfg.session.keys) : undefined;
+    this.sealed = cfg.session ? new SealedCookies(sessionKeys(cfg.session)) : undefined;
     this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
   }
 
   static async create(cfg: Auth, logger: Logger, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
-    const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create(cfg.assertion.keys, cfg.assertion.ttl, cfg.assertion.issuer);
+    const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create({ files: cfg.assertion.keys, rotation: cfg.assertion.rotation }, cfg.assertion.ttl, cfg.assertion.issuer);
     const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
     const a = new Authenticator(cfg, signer, logger, store);
     if (a.oidc) await a.oidc.discover();
-    if (cfg.assertion.keys.length === 0 && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
+    if (cfg.assertion.keys.length === 0 && !cfg.assertion.rotation && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;
   }
 

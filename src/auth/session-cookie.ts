@@ -1,20 +1,22 @@
 import { createHash } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt, type JWTPayload } from 'jose';
+import { StaticKeyRing, type CookieKeyProvider, type CookieKeyRing } from './session-keys.js';
 
 /**
  * Encrypted, authenticated cookies (JWE, dir + A256GCM) with a key ring: the first key
  * encrypts, every key decrypts (the `kid` says which), so keys rotate without logging anyone
- * out. A tampered, expired or foreign-key cookie does not open.
+ * out. A tampered, expired or foreign-key cookie does not open. The ring is a static list of
+ * secrets or a provider of scheduled keys (session-keys.ts).
  */
 export class SealedCookies {
-  private readonly keys: { kid: string; key: Uint8Array }[];
+  private readonly ring: CookieKeyRing;
 
-  constructor(secrets: readonly string[]) {
-    this.keys = secrets.map((s) => ({ kid: createHash('sha256').update(`kid:${s}`).digest('base64url').slice(0, 12), key: createHash('sha256').update(`airgate-session:${s}`).digest() }));
+  constructor(secrets: readonly string[] | CookieKeyProvider) {
+    this.ring = 'ring' in secrets ? secrets.ring('session') : new StaticKeyRing(secrets.map((s) => ({ kid: createHash('sha256').update(`kid:${s}`).digest('base64url').slice(0, 12), key: createHash('sha256').update(`airgate-session:${s}`).digest() })));
   }
 
   seal(payload: JWTPayload, expiresAtSec: number): Promise<string> {
-    const { kid, key } = this.keys[0]!;
+    const { kid, key } = this.ring.sealKey();
     return new EncryptJWT(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid }).setIssuedAt().setExpirationTime(expiresAtSec).encrypt(key);
   }
 
@@ -26,10 +28,10 @@ export class SealedCookies {
     } catch {
       return undefined;
     }
-    const entry = this.keys.find((k) => k.kid === kid);
-    if (!entry) return undefined;
+    const key = this.ring.openKey(kid);
+    if (!key) return undefined;
     try {
-      const { payload } = await jwtDecrypt(token, entry.key, { clockTolerance: 5 });
+      const { payload } = await jwtDecrypt(token, key, { clockTolerance: 5 });
       return payload as T;
     } catch {
       return undefined;
