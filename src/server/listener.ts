@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger.js';
 import { buildServer, type NodeServer } from './node-server.js';
 import type { CertificateStore } from './tls/certificate-store.js';
 import { readProxyHeader } from './proxy-protocol.js';
+import { acmeChallenges } from './tls/acme-challenges.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { RequestRecord, terminationOf } from '../observability/request-record.js';
 import type { Observer } from '../observability/observer.js';
@@ -190,6 +191,7 @@ export class Listener {
 
   /** `redirect_to_https`: every request goes to the same host and path on the HTTPS port. */
   private onRedirect(req: IncomingMessage, res: ServerResponse): void {
+    if (acmeChallenges.respond(req, res)) return;
     const { host, requestId: clientId } = hostAndRequestId(req);
     const hostname = (host ?? '').replace(/:\d+$/, '');
     if (!hostname || /[^A-Za-z0-9.\-[\]:]/.test(hostname)) {
@@ -203,6 +205,7 @@ export class Listener {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (acmeChallenges.respond(req, res)) return;
     const gw = this.host;
     const start = performance.now();
     gw.requestStarted();
