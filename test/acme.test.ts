@@ -13,6 +13,7 @@ import { startPebble } from './helpers/pebble.js';
 import { startRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import type { Gateway } from '../src/server/gateway.js';
+import { acmeChallenges } from '../src/server/tls/acme-challenges.js';
 
 const DOMAIN = 'gw.airgate.test';
 let pki: TestPki;
@@ -56,7 +57,9 @@ test('ACME: a listener starts without a certificate, obtains one from pebble ove
   try {
     const { certs, port } = secure(gw.gateway);
     assert.deepEqual(readdirSync(storage).sort(), ['challenges'], 'nothing stored: the listener starts without a certificate');
+    const answered = acmeChallenges.answered.http01;
     await waitFor(() => certs.certificates.length === 1, 'the first certificate', 30_000);
+    assert.ok(acmeChallenges.answered.http01 > answered, 'pebble validated over HTTP-01 against the plain listener');
     const first = certs.certificates[0]!;
     assert.equal(first.source, 'acme');
     assert.deepEqual(first.names, [DOMAIN]);
@@ -95,6 +98,28 @@ test('ACME: a listener starts without a certificate, obtains one from pebble ove
     assert.equal(certs.acme!.renewals.failed, 0);
   } finally {
     await agent.close();
+    await gw.gateway.stop(0);
+    await Promise.all(sims.map((s) => s.stop()));
+    await pebble.stop();
+  }
+});
+
+test('ACME: TLS-ALPN-01 is answered on the TLS listener itself; ordinary clients still negotiate http/1.1', async () => {
+  const ports = { http: await freePort(), tls: await freePort() };
+  const pebble = await startPebble(pki, { httpPort: ports.http, tlsPort: ports.tls });
+  const sims = await startSims(1);
+  const storage = mkdtempSync(join(tmpdir(), 'airgate-acme-'));
+  const gw = await startGateway(acmeYaml(sims, ports, acmeLines(pebble.directory, [`storage: ${storage}`, 'challenge: tls-alpn-01'])));
+  try {
+    const { certs, port } = secure(gw.gateway);
+    const before = { ...acmeChallenges.answered };
+    await waitFor(() => certs.certificates.length === 1, 'the certificate', 30_000);
+    assert.ok(acmeChallenges.answered.tlsAlpn01 > before.tlsAlpn01, 'pebble validated over an acme-tls/1 handshake');
+    assert.equal(acmeChallenges.answered.http01, before.http01, 'and not over HTTP-01');
+    const seen = await handshake(port, { servername: DOMAIN, ca: pebble.root, ALPNProtocols: ['h2', 'http/1.1'] });
+    assert.equal(seen.alpnProtocol, 'http/1.1');
+    assert.match(seen.subjectaltname, /DNS:gw\.airgate\.test/);
+  } finally {
     await gw.gateway.stop(0);
     await Promise.all(sims.map((s) => s.stop()));
     await pebble.stop();
@@ -144,8 +169,10 @@ test('ACME: two instances sharing Redis order one certificate, and either answer
     const fa = (await handshake(ca.port, { servername: DOMAIN, ca: pebble.root })).fingerprint256;
     const fb = (await handshake(cb.port, { servername: DOMAIN, ca: pebble.root })).fingerprint256;
     assert.equal(fa, fb, 'both serve the same certificate');
-    const ordered = [ga, gb].flatMap((g) => g.logs.lines.filter((l) => l.msg === 'ACME certificate obtained'));
-    assert.equal(ordered.length, 1, 'one order for two instances');
+    const ordered = [ga, gb].map((g) => g.logs.lines.filter((l) => l.msg === 'ACME certificate obtained').length);
+    assert.equal(ordered[0]! + ordered[1]!, 1, 'one order for two instances');
+    const other = ordered[0] === 1 ? gb : ga;
+    assert.ok(other.logs.lines.some((l) => l.msg === 'ACME certificate loaded from storage'), 'the other instance took the certificate from Redis');
     assert.equal(ca.certs.acme!.renewals.ok + cb.certs.acme!.renewals.ok, 1);
   } finally {
     await ga.gateway.stop(0);

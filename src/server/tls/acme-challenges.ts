@@ -19,6 +19,8 @@ class AcmeChallenges {
   private readonly lookups = new Set<SharedLookup>();
   /** Set by the ALPN callback, read by the SNI callback of the same handshake (TLS 1.3 selects ALPN first, synchronously). */
   private alpnFor: string | undefined;
+  /** Validation requests answered (HTTP-01 with a key authorization, TLS-ALPN-01 handshakes). */
+  readonly answered = { http01: 0, tlsAlpn01: 0 };
 
   addHttp(token: string, keyAuthorization: string): void {
     this.http01.set(token, keyAuthorization);
@@ -47,6 +49,7 @@ class AcmeChallenges {
     if (!url.startsWith(PREFIX)) return false;
     const token = url.slice(PREFIX.length);
     const send = (value: string | undefined) => {
+      if (value) this.answered.http01++;
       const body = value ?? 'no such ACME challenge\n';
       res.writeHead(value ? 200 : 404, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
@@ -89,7 +92,9 @@ class AcmeChallenges {
     const name = servername.toLowerCase();
     if (this.alpnFor !== name) return undefined;
     this.alpnFor = undefined;
-    return this.alpn.get(name);
+    const context = this.alpn.get(name);
+    if (context) this.answered.tlsAlpn01++;
+    return context;
   }
 }
 
