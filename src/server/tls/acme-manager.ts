@@ -148,6 +148,9 @@ export class AcmeManager extends EventEmitter {
       directoryUrl: this.cfg.directory,
       accountKey,
       externalAccountBinding: this.cfg.eab ? { kid: this.cfg.eab.kid, hmacKey: this.cfg.eab.hmac_key } : undefined,
+      // Poll a pending order from 500 ms on (the library's default starts at 5 s).
+      backoffMin: 500,
+      backoffMax: 10_000,
     });
     const [key, csr] = await acme.crypto.createCsr({ commonName: this.cfg.domains[0]!, altNames: this.cfg.domains }, await acme.crypto.createPrivateEcdsaKey());
     const contact = this.cfg.contact[0]?.replace(/^mailto:/, '');
