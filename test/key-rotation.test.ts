@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose';
+import { request } from 'undici';
+import { startGateway, startSims } from './helpers/gateway.js';
+import { derivedSigningKey } from '../src/auth/signing-keys.js';
 import { AssertionSigner } from '../src/auth/assertion.js';
 import { SealedCookies } from '../src/auth/session-cookie.js';
 import { PeriodKeyProvider } from '../src/auth/session-keys.js';
@@ -110,4 +115,46 @@ test('rotation config: keys and rotation are exclusive; the session ring must co
   assert.match(errorOf(base(`  session: { keys: ["${SECRET}"], rotation: { secret: "${SECRET}" } }`)), /auth\.session\.rotation.*either keys or rotation/s);
   assert.match(errorOf(base(`  session: { cookie: s }`)), /auth\.session\.keys.*keys \(a static key ring\) or rotation/s);
   assert.match(errorOf(base(`  assertion: { rotation: { secret: short } }`)), /auth\.assertion\.rotation\.secret.*at least 32 characters/s);
+});
+
+test('a gateway with assertion.rotation signs with the current period’s derived key and two instances publish the same JWKS', async () => {
+  const mk = await generateKeyPair('ES256', { extractable: true });
+  const mPub = { ...(await exportJWK(mk.publicKey)), kid: 'm1', alg: 'ES256', use: 'sig' };
+  const jwksServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [mPub] })));
+  jwksServer.listen(0, '127.0.0.1');
+  await once(jwksServer, 'listening');
+  const sims = await startSims(1);
+  const yaml = `listeners:
+  - { name: public, address: 127.0.0.1:0 }
+auth:
+  bearer:
+    - { issuer: "https://ci.example/issuer", jwks_url: "http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks", audiences: [airflow-api] }
+  assertion: { rotation: { secret: "${SECRET}", period: 1h, lead_time: 10m }, ttl: 2m }
+backends:
+  airflow:
+    health: { enabled: false }
+    servers: [{ name: web-1, url: ${sims[0]!.url} }]
+routes:
+  - { path: /, backend: airflow, auth: bearer }
+`;
+  const [a, b] = await Promise.all([startGateway(yaml), startGateway(yaml)]);
+  try {
+    const token = await new SignJWT({ sub: 'svc-ci' }).setProtectedHeader({ alg: 'ES256', kid: 'm1' }).setIssuer('https://ci.example/issuer').setAudience('airflow-api').setIssuedAt().setExpirationTime('5m').sign(mk.privateKey);
+    const res = await request(`${a.url}/_sim/echo`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.statusCode, 200);
+    const assertion = ((await res.body.json()) as { headers: Record<string, string> }).headers['x-airgate-assertion']!;
+    const jwksA = (await (await request(`${a.url}/_airgate/jwks.json`)).body.json()) as { keys: JWK[] };
+    const jwksB = (await (await request(`${b.url}/_airgate/jwks.json`)).body.json()) as { keys: JWK[] };
+    assert.deepEqual(jwksA, jwksB, 'instances derive and publish the same keys');
+    // Instance B's JWKS verifies what instance A signed.
+    const { payload, protectedHeader } = await jwtVerify(assertion, createLocalJWKSet(jwksB), { issuer: 'airgate', audience: '*/' });
+    assert.equal(payload.sub, 'svc-ci');
+    assert.equal(protectedHeader.kid, derivedSigningKey(SECRET, Math.floor((payload.iat! * 1000) / HOUR)).kid, 'the key of the period it was signed in');
+    assert.ok(typeof payload.nbf === 'number' && typeof payload.jti === 'string');
+  } finally {
+    await a.gateway.stop(0);
+    await b.gateway.stop(0);
+    await Promise.all(sims.map((s) => s.stop()));
+    jwksServer.close();
+  }
 });
