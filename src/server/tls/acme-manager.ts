@@ -56,6 +56,8 @@ export class AcmeManager extends EventEmitter {
   private failures = 0;
   private current: string | undefined;
   private readonly dropLookup: () => void;
+  /** This process's share of the renewal jitter, fixed so "due" and the timer always agree. */
+  private readonly jitter: number;
 
   constructor(
     private readonly listener: string,
@@ -69,6 +71,12 @@ export class AcmeManager extends EventEmitter {
     this.name = cfg.domains[0]!.toLowerCase();
     if (cfg.ca) agents.set(new URL(cfg.directory).origin, new HttpsAgent({ ca: readFileSync(cfg.ca, 'utf8'), keepAlive: true }));
     this.dropLookup = acmeChallenges.addLookup((token) => this.storage.getChallenge(token));
+    this.jitter = random();
+  }
+
+  /** Milliseconds until `cert` is due for renewal (≤ 0: due now). */
+  private dueIn(cert: string): number {
+    return renewalTime(cert, () => this.jitter) - Date.now();
   }
 
   start(): void {
@@ -80,18 +88,18 @@ export class AcmeManager extends EventEmitter {
     if (this.closed) return;
     try {
       const stored = await this.loadStored();
-      if (stored && renewalTime(stored.cert, () => 0) > Date.now()) {
+      if (stored && this.dueIn(stored.cert) > 0) {
         this.use(stored, 'stored');
-        return this.schedule(Math.max(0, renewalTime(stored.cert, this.random) - Date.now()));
+        return this.schedule(this.dueIn(stored.cert));
       }
       if (stored) this.use(stored, 'stored'); // due, but still valid: serve it while renewing
       const release = await this.storage.lock(this.name, LOCK_TTL);
       if (!release) return this.schedule(LOCK_POLL); // another process is ordering: pick its result up
       try {
         const again = await this.loadStored();
-        if (again && again.cert !== stored?.cert && renewalTime(again.cert, () => 0) > Date.now()) {
+        if (again && again.cert !== stored?.cert && this.dueIn(again.cert) > 0) {
           this.use(again, 'stored');
-          return this.schedule(Math.max(0, renewalTime(again.cert, this.random) - Date.now()));
+          return this.schedule(this.dueIn(again.cert));
         }
         const pair = await this.order();
         await this.storage.put(`${this.name}.key`, pair.key);
@@ -102,7 +110,7 @@ export class AcmeManager extends EventEmitter {
         this.failures = 0;
         this.logger.info({ listener: this.listener, domains: this.cfg.domains, notAfter: new X509(pair.cert).validTo }, 'ACME certificate obtained');
         this.emit('installed', pair, 'ordered');
-        this.schedule(Math.max(0, renewalTime(pair.cert, this.random) - Date.now()));
+        this.schedule(Math.max(0, this.dueIn(pair.cert)));
       } finally {
         await release().catch(() => undefined);
       }

@@ -22,7 +22,10 @@ interface Loaded {
  * their SAN (exact names, then `*.suffix` wildcards), and chosen per connection by SNI; the first
  * certificate is the default. `reload()` reads the files again and swaps only if every
  * certificate loads and matches its key — otherwise the old set stays in service and the reason
- * is logged. Open connections never notice: a context is only used at the handshake.
+ * is logged. Open connections never notice: a context is only used at the handshake. With
+ * `tls.acme`, an AcmeManager supplies the certificate (installIssued) and renews it; until the
+ * first one arrives the listener has none and handshakes fail. A TLS-ALPN-01 handshake gets the
+ * challenge certificate.
  */
 export class CertificateStore {
   private exact = new Map<string, SecureContext>();
