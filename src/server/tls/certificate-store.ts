@@ -3,7 +3,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { ListenerConfig } from '../../config/schema.js';
 import type { Logger } from '../../observability/logger.js';
-import { AcmeManager } from './acme-manager.js';
+import type { AcmeManager } from './acme-manager.js';
 import { acmeChallenges } from './acme-challenges.js';
 
 const REFUSED = 'new TLS certificate refused; the previous one stays in service';
@@ -53,10 +53,17 @@ export class CertificateStore {
     this.startAcme(tls);
   }
 
+  private closed = false;
+
+  /** acme-client (and its HTTP stack) is loaded only when a listener uses ACME: it adds seconds to a cold start otherwise. */
   private startAcme(tls: NonNullable<ListenerConfig['tls']>): void {
-    if (!tls.acme) return;
-    this.acme = new AcmeManager(this.listener, tls.acme, this.logger, (pem) => this.installIssued(pem));
-    this.acme.start();
+    const acme = tls.acme;
+    if (!acme) return;
+    void import('./acme-manager.js').then(({ AcmeManager }) => {
+      if (this.closed || this.tls.acme !== acme) return;
+      this.acme = new AcmeManager(this.listener, acme, this.logger, (pem) => this.installIssued(pem));
+      this.acme.start();
+    });
   }
 
   /** Install a certificate the ACME manager obtained or loaded; false (old one kept) when it does not load. */
@@ -186,6 +193,7 @@ export class CertificateStore {
   }
 
   close(): void {
+    this.closed = true;
     void this.acme?.close();
     clearTimeout(this.timer);
     for (const w of this.watchers.splice(0)) w.close();
