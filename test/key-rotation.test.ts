@@ -21,13 +21,16 @@ const identity = { sub: 'alice', user: 'alice', email: 'alice@example.com', grou
 test('session keys: a cookie sealed before a period change still opens after it; one older than the ring is refused; instances agree', async () => {
   const period = 6 * HOUR;
   const clock = new ManualClock(Date.UTC(2026, 10, 29, 5, 59)); // one minute before a 6-hour boundary
-  const a = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 1 }, clock));
-  const b = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 1 }, clock)); // another worker or instance
-  const other = new SealedCookies(new PeriodKeyProvider({ secret: 'another-master-secret-of-32-characters!!', period, previous: 1 }, clock));
+  const a = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 1 }, clock), 'session');
+  const b = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 1 }, clock), 'session'); // another worker or instance
+  const other = new SealedCookies(new PeriodKeyProvider({ secret: 'another-master-secret-of-32-characters!!', period, previous: 1 }, clock), 'session');
   const exp = Math.floor(Date.now() / 1000) + 3600; // jose checks exp against the real clock
   const before = await a.seal({ sid: 'x' }, exp);
   assert.deepEqual(await b.open(before).then((p) => p?.sid), 'x', 'another process derives the same key');
   assert.equal(await other.open(before), undefined, 'another master secret does not open it');
+  const login = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 1 }, clock), 'login');
+  assert.equal(await login.open(before), undefined, 'a session cookie does not open as a login cookie (keys per purpose)');
+  assert.equal(await a.open(await login.seal({ sid: 'x' }, exp)), undefined, 'nor the other way round');
 
   // Walk across the boundary a minute at a time, re-sealing as a live session does: no request is refused.
   let live = before;
@@ -46,7 +49,7 @@ test('session keys: a cookie sealed before a period change still opens after it;
   assert.equal(await a.open(before), undefined, 'a cookie older than the ring is refused');
   assert.equal((await a.open<{ sid: string }>(live))?.sid, 'x', 'the cookie sealed after the change still opens');
 
-  const wider = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 2 }, clock));
+  const wider = new SealedCookies(new PeriodKeyProvider({ secret: SECRET, period, previous: 2 }, clock), 'session');
   assert.equal((await wider.open<{ sid: string }>(before))?.sid, 'x', 'previous: 2 keeps two earlier periods');
 });
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AirgateConfig } from '../config/schema.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { globToRegExp } from './glob.js';
+import { segmentPrefixTest } from '../core/prefix.js';
 import { GcraStore } from './rate-limiter.js';
 import type { SharedCounter } from './shared-counter.js';
 
@@ -10,6 +11,7 @@ type LimitConfig = AirgateConfig['rate_limits'][number];
 export interface LimitSubject {
   req: IncomingMessage;
   route: string;
+  /** Canonical host (lower case, no port, no trailing dot). */
   host: string;
   path: string;
   method: string;
@@ -41,7 +43,7 @@ function compile(cfg: LimitConfig, storeSize: number): Compiled {
   const tests: ((s: LimitSubject) => boolean)[] = [];
   const m = cfg.match;
   if (m.paths) {
-    const ps = m.paths.map((p) => (p.includes('*') || p.includes('?') ? ((re: RegExp) => (path: string) => re.test(path))(globToRegExp(p, 'i')) : (path: string) => path.toLowerCase().startsWith(p.toLowerCase())));
+    const ps = m.paths.map((p) => (p.includes('*') || p.includes('?') ? ((re: RegExp) => (path: string) => re.test(path))(globToRegExp(p, 'i')) : segmentPrefixTest(p)));
     tests.push((s) => ps.some((t) => t(s.path)));
   }
   if (m.methods) {

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Authenticated } from '../pipeline/context.js';
 import type { Dispatcher } from 'undici';
 import { GatewayError, upstreamErrorCode, type ErrorCode } from '../core/errors.js';
 import type { Backend } from '../upstream/backend.js';
 import type { UpstreamServer } from '../upstream/server.js';
-import type { CompiledRoute } from '../server/router.js';
 import type { Logger } from '../observability/logger.js';
 import type { Waiter } from '../upstream/wait-queue.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
@@ -16,41 +17,30 @@ import { mismatchMessage } from '../observability/secret-key-drift.js';
 const kExchange = Symbol('airgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 
-/** Told once when the client response has closed (the listener counts and logs requests). */
+/** Who owns the request around the exchange: told once when the client response has closed; gives the metrics and the log. */
 export interface ExchangeOwner {
   ended(record: RequestRecord, res: ServerResponse): void;
+  readonly observer: Observer;
+  readonly logger: Logger;
 }
 
 /** Abort reason used to drop an attempt whose status asks for a retry. */
 const RETRY_ON_STATUS = new Error('retrying on another server');
 
 export interface ExchangeInit {
-  req: IncomingMessage;
-  res: ServerResponse;
-  requestId: string;
-  route: CompiledRoute;
-  target: string;
+  /** The request as the pipeline decided it (route, identity, normalized target). */
+  ctx: Authenticated;
   headers: string[];
   /** The request body: a replayable Buffer, the live stream, or none. */
-  body: Buffer | IncomingMessage | null;
+  body: Buffer | Readable | null;
   /** Whether a failed attempt may be sent again. */
   retriable: boolean;
   hashKey: string | undefined;
   /** Server named by a valid sticky cookie, and whether that cookie is due for renewal. */
   stickyName: string | undefined;
   stickyRefresh: boolean;
-  secure: boolean;
-  record: RequestRecord;
-  observer: Observer;
   /** The start of the Airflow `session` cookie, for secret-key drift detection. */
   sessionKey: string | undefined;
-  /** Strict-Transport-Security value for responses, if the listener sets one. */
-  hsts: string | undefined;
-  /** HTTP/2 client: no reason phrase on the status line. */
-  http2: boolean;
-  /** A renewed session cookie for the client. */
-  setCookie: string | undefined;
-  logger: Logger;
   owner: ExchangeOwner;
 }
 
@@ -67,8 +57,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly requestId: string;
   readonly hashKey: string | undefined;
   private readonly init: ExchangeInit;
+  private readonly ctx: Authenticated;
   readonly backend: Backend;
-  private body: Buffer | IncomingMessage | null;
+  private body: Buffer | Readable | null;
   private server: UpstreamServer | undefined;
   private tried: UpstreamServer[] | undefined;
   private attemptStart = 0;
@@ -89,25 +80,22 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   constructor(init: ExchangeInit) {
     this.init = init;
-    this.req = init.req;
-    this.res = init.res;
-    this.requestId = init.requestId;
+    const ctx = init.ctx;
+    this.ctx = ctx;
+    this.req = ctx.req;
+    this.res = ctx.res;
+    this.requestId = ctx.id;
     this.hashKey = init.hashKey;
-    this.backend = init.route.backend;
+    this.backend = ctx.route.backend;
     this.body = init.body;
-    (init.res as TaggedResponse)[kExchange] = this;
-    init.res.on('close', onClientClose);
-    if (init.route.requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, init.route.requestTimeout, this);
+    (ctx.res as TaggedResponse)[kExchange] = this;
+    ctx.res.on('close', onClientClose);
+    if (ctx.route.requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, ctx.route.requestTimeout, this);
     this.backend.budget.request(this.backend.clock.now());
   }
 
   get stickyName(): string | undefined {
     return this.init.stickyName;
-  }
-
-  /** Use a body read into memory (so a retry can send it again) instead of the live stream. */
-  replaceBody(body: Buffer): void {
-    this.body = body;
   }
 
   get waiting(): boolean {
@@ -116,7 +104,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   /** Send the request to `server` (first attempt, a retry, or a dequeued request). */
   start(server: UpstreamServer): void {
-    const record = this.init.record;
+    const record = this.ctx.record;
     const now = performance.now();
     if (this.queuedAt >= 0 && record.queueMs < 0) record.queueMs = now - this.queuedAt;
     record.server = server.name;
@@ -128,16 +116,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.attemptOpen = true;
     this.abortUpstream = undefined;
     this.attemptStart = this.backend.clock.now();
-    const { init } = this;
-    if (!init.route.preserveHost) setHost(init.headers, server.url.host);
+    const { init, ctx } = this;
+    if (!ctx.route.preserveHost) setHost(init.headers, server.url.host);
     server.pool.dispatch(
       {
-        path: init.target,
-        method: init.req.method as Dispatcher.HttpMethod,
+        path: ctx.target,
+        method: ctx.method as Dispatcher.HttpMethod,
         headers: init.headers,
         body: this.body,
-        headersTimeout: init.route.headersTimeout,
-        bodyTimeout: init.route.bodyTimeout,
+        headersTimeout: ctx.route.headersTimeout,
+        bodyTimeout: ctx.route.bodyTimeout,
       },
       this,
     );
@@ -157,7 +145,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    this.init.record.connectMs = performance.now() - this.dispatchedAt;
+    // From arrival, like every phase time of the record.
+    this.ctx.record.connectMs = performance.now() - this.ctx.record.start;
     if (this.clientGone || this.finished) abort(new Error('request already ended'));
     else this.abortUpstream = abort;
   }
@@ -166,7 +155,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational answers are not relayed
     const server = this.server!;
-    const record = this.init.record;
+    const record = this.ctx.record;
     this.upstreamStatus = statusCode;
     record.headersMs = performance.now() - record.start;
     this.backend.balancer.observe?.(server, this.backend.clock.now() - this.attemptStart);
@@ -183,24 +172,25 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
     const sticky = this.backend.sticky;
     if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) {
-      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.init.secure));
-      if (this.init.stickyName !== undefined && this.init.stickyName !== server.name) this.init.observer.metrics.redispatched(this.backend.name);
+      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.ctx.listener.proto === 'https'));
+      if (this.init.stickyName !== undefined && this.init.stickyName !== server.name) this.init.owner.observer.metrics.redispatched(this.backend.name);
     }
+    if (record.loginAttempt && statusCode >= 300 && statusCode < 400) record.location = headerValue(headers, 'location');
     if (statusCode === 400) this.inspectBody = true;
     else if (this.init.sessionKey !== undefined) this.watchSession(statusCode, headers, server);
-    if (this.init.hsts) headers.push('strict-transport-security', this.init.hsts);
-    if (this.init.setCookie) headers.push('set-cookie', this.init.setCookie);
-    if (statusText && !this.init.http2) this.res.writeHead(statusCode, statusText, headers);
+    if (this.ctx.listener.hsts) headers.push('strict-transport-security', this.ctx.listener.hsts);
+    if (this.ctx.setCookie) headers.push('set-cookie', this.ctx.setCookie);
+    if (statusText && !this.ctx.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    this.init.record.bytesOut += chunk.length;
+    this.ctx.record.bytesOut += chunk.length;
     if (this.inspectBody) {
       this.inspectBody = false;
       const sign = mismatchMessage(chunk);
-      if (sign) this.init.observer.drift.csrfOrSignature(this.backend.name, this.server!.name, sign);
+      if (sign) this.init.owner.observer.drift.csrfOrSignature(this.backend.name, this.server!.name, sign);
     }
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', onClientDrain);
@@ -239,7 +229,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   private logger(): Logger {
-    return this.init.logger;
+    return this.init.owner.logger;
   }
 
   private shouldRetry(condition: string): boolean {
@@ -269,11 +259,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   /** Secret-key drift: the same Airflow session accepted by one node and sent to the login page by another. */
   private watchSession(status: number, headers: readonly string[], server: UpstreamServer): void {
     const key = this.init.sessionKey!;
-    if (status === 200 && this.req.method === 'GET') this.init.observer.drift.sessionAccepted(key, this.backend.name, server.name);
+    if (status === 200 && this.req.method === 'GET') this.init.owner.observer.drift.sessionAccepted(key, this.backend.name, server.name);
     else if (status === 302) {
-      for (let i = 0; i < headers.length; i += 2) {
-        if (headers[i]!.toLowerCase() === 'location' && headers[i + 1]!.includes('/login')) this.init.observer.drift.sessionRefused(key, this.backend.name, server.name);
-      }
+      if (headerValue(headers, 'location')?.includes('/login')) this.init.owner.observer.drift.sessionRefused(key, this.backend.name, server.name);
     }
   }
 
@@ -284,9 +272,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   failWith(code: ErrorCode, retryAfterSeconds: number | undefined): void {
     if (this.finished) return;
-    this.init.record.termination = terminationOf(code);
+    this.ctx.record.termination = terminationOf(code);
     this.finish();
-    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.init.hsts, retryAfterSeconds });
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.ctx.listener.hsts, retryAfterSeconds, path: this.ctx.path });
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */
@@ -304,11 +292,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     // An unfinished exchange means the client left early. `writableFinished` alone is not enough:
     // an HTTP/2 response whose stream the client reset reports it as true.
     this.clientGone = !this.finished || !this.res.writableFinished;
-    if (this.clientGone && this.init.record.termination === 'ok') this.init.record.termination = 'client-abort';
+    if (this.clientGone && this.ctx.record.termination === 'ok') this.ctx.record.termination = 'client-abort';
     if (this.clientGone) this.abort(new Error('client closed the connection'));
     this.finish();
-    this.init.record.retries = this.retries;
-    this.init.owner.ended(this.init.record, this.res);
+    this.ctx.record.retries = this.retries;
+    this.init.owner.ended(this.ctx.record, this.res);
   }
 
   /** `status`: the upstream's answer for status pages (0: not the server's doing, not counted). */
@@ -324,6 +312,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+/** A header's value from a flat `[name, value, …]` list (any case). */
+function headerValue(headers: readonly string[], lname: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === lname.length && headers[i]!.toLowerCase() === lname) return headers[i + 1];
+  return undefined;
 }
 
 /** Point the `host` entry the gateway added (always lower-case) at this attempt's server. */

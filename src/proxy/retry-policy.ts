@@ -3,8 +3,8 @@ import type { RetryCondition } from '../config/schema.js';
 import type { ErrorCode } from '../core/errors.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-/** Airflow's dag-run trigger: `POST /api/v1|v2/dags/{dag_id}/dagRuns` (a replay would run the DAG twice). */
-const DAG_RUN_TRIGGER = /^\/api\/v[12]\/dags\/[^/?]+\/dagRuns\/?(?:\?|$)/;
+/** Airflow's dag-run triggers: REST `POST /api/v1|v2/dags/{dag_id}/dagRuns` and the Airflow 2 UI's `POST /dags/{dag_id}/trigger` and `POST /trigger` (a replay would run the DAG twice). */
+const DAG_RUN_TRIGGER = /^\/(?:api\/v[12]\/dags\/[^/?]+\/dagRuns|dags\/[^/?]+\/trigger|trigger)\/?(?:\?|$)/i;
 
 /** Bodies up to this size are kept in memory so a retry can send them again (Airflow's own limit is 1 MB). */
 export const REPLAYABLE_BODY_BYTES = 1_048_576;

@@ -7,7 +7,7 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
-import { Authenticator } from '../auth/authenticator.js';
+import { Authenticator, newBootId } from '../auth/authenticator.js';
 import { RedisBus } from '../store/redis-bus.js';
 
 export interface GatewayOptions {
@@ -61,6 +61,8 @@ export class Gateway implements ListenerHost {
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
   private reloading: Promise<ReloadResult> | undefined;
+  /** This start of the gateway: sessions of the memory store end with it. */
+  readonly bootId = newBootId();
   /** Reloads that succeeded / failed since start. */
   readonly reloads = { ok: 0, failed: 0 };
 
@@ -90,7 +92,7 @@ export class Gateway implements ListenerHost {
   async start(): Promise<void> {
     this.attachBus(this.runtime.config);
     const authCfg = this.runtime.config.auth;
-    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
+    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, this.bootId, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -156,7 +158,7 @@ export class Gateway implements ListenerHost {
     let next: Runtime;
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
-      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
+      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, this.bootId, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
