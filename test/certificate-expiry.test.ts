@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { chromium } from 'playwright-core';
 import { TestPki } from './helpers/certs.js';
 import { basicYaml, startGateway, startSims } from './helpers/gateway.js';
 
@@ -56,6 +57,20 @@ test('every served certificate has airgate_certificate_expiry_seconds{listener,n
     const status = (await (await request(`${admin}/status`, { dispatcher: agent, headers: { authorization: `Bearer ${TOKEN}` } })).body.json()) as { certificates: { listener: string; name: string; expiresInSeconds: number }[] };
     assert.deepEqual(status.certificates.map((c) => [c.listener, c.name]), [['public', 'a.example.test'], ['public', 'b.example.test']]);
     assert.ok(Math.abs(status.certificates[0]!.expiresInSeconds - 10 * 86400) < 3600);
+
+    // The dashboard draws them: the one under 14 days in red.
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${admin}/dashboard?token=${encodeURIComponent(TOKEN)}`);
+      const soon = page.locator('#certificates li[data-certificate="a.example.test"]');
+      await soon.waitFor();
+      assert.match((await soon.textContent())!, /public · expires .*a\.example\.test (9|10) d/);
+      assert.equal(await soon.locator('.badge').getAttribute('class'), 'badge s-down');
+      assert.equal(await page.locator('#certificates li[data-certificate="b.example.test"] .badge').getAttribute('class'), 'badge s-up');
+    } finally {
+      await browser.close();
+    }
   } finally {
     await agent.close();
     await gw.gateway.stop(0);
