@@ -128,6 +128,32 @@ test('ACME: TLS-ALPN-01 is answered on the TLS listener itself; ordinary clients
   }
 });
 
+test('ACME: External Account Binding: with the CA’s key the account is created; without it the order is refused and retried', async () => {
+  const ports = { http: await freePort(), tls: await freePort() };
+  const eab = { kid: 'kid-1', hmacKey: 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W' };
+  const pebble = await startPebble(pki, { httpPort: ports.http, tlsPort: ports.tls, eab });
+  const sims = await startSims(1);
+  const without = await startGateway(acmeYaml(sims, ports, acmeLines(pebble.directory, [`storage: ${mkdtempSync(join(tmpdir(), 'airgate-acme-'))}`])));
+  try {
+    const { certs } = secure(without.gateway);
+    await waitFor(() => (certs.acme?.renewals.failed ?? 0) >= 1, 'the order without EAB to fail', 30_000);
+    assert.equal(certs.certificates.length, 0, 'no certificate without the binding');
+    assert.ok(without.logs.lines.some((l) => l.msg === 'ACME order failed; the current certificate stays in service' && /externalAccountBinding/.test(String(l.reason))), 'the CA’s reason is logged');
+  } finally {
+    await without.gateway.stop(0);
+  }
+  const withEab = await startGateway(acmeYaml(sims, ports, acmeLines(pebble.directory, [`storage: ${mkdtempSync(join(tmpdir(), 'airgate-acme-'))}`, `eab: { kid: ${eab.kid}, hmac_key: ${eab.hmacKey} }`])));
+  try {
+    const { certs, port } = secure(withEab.gateway);
+    await waitFor(() => certs.certificates.length === 1, 'the certificate with EAB', 30_000);
+    assert.match((await handshake(port, { servername: DOMAIN, ca: pebble.root })).subjectaltname, /DNS:gw\.airgate\.test/);
+  } finally {
+    await withEab.gateway.stop(0);
+    await Promise.all(sims.map((s) => s.stop()));
+    await pebble.stop();
+  }
+});
+
 test('ACME: a failed renewal keeps serving the old certificate, logs and counts', async () => {
   const ports = { http: await freePort(), tls: await freePort() };
   const pebble = await startPebble(pki, { httpPort: ports.http, tlsPort: ports.tls, validitySeconds: 12 });

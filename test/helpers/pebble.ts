@@ -38,7 +38,7 @@ async function started(child: ChildProcess, ready: string, what: string): Promis
  * given loopback ports, where the gateway listens. Pebble's HTTPS API uses a certificate from the
  * test PKI for `localhost`. PEBBLE_VA_NOSLEEP only removes pebble's artificial validation delay.
  */
-export async function startPebble(pki: TestPki, opts: { httpPort: number; tlsPort: number; validitySeconds?: number }): Promise<Pebble> {
+export async function startPebble(pki: TestPki, opts: { httpPort: number; tlsPort: number; validitySeconds?: number; eab?: { kid: string; hmacKey: string } }): Promise<Pebble> {
   const [dnsPort, dnsMgmt, apiPort, mgmtPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dns = spawn('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsMgmt}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stopDns = await started(dns, 'Starting management server', 'pebble-challtestsrv');
@@ -55,7 +55,8 @@ export async function startPebble(pki: TestPki, opts: { httpPort: number; tlsPor
         httpPort: opts.httpPort,
         tlsPort: opts.tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: opts.eab !== undefined,
+        ...(opts.eab ? { externalAccountMACKeys: { [opts.eab.kid]: opts.eab.hmacKey } } : {}),
         ...(opts.validitySeconds ? { certificateValidityPeriod: opts.validitySeconds } : {}),
       },
     }),
