@@ -27,6 +27,8 @@ export interface GatewayOptions {
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */
   machineStatus?: () => Promise<object>;
+  /** Reload every worker of the machine (the admin API of `workers: N` asks the primary). */
+  machineReload?: () => Promise<{ ok: boolean }>;
   /** DNS discovery: resolve here (default), or take the primary's lists from `applyHealth` (a worker). */
   discovery?: 'resolve' | 'remote';
   /** Applied before the listeners open (a worker starts with the primary's servers and health). */
@@ -66,6 +68,7 @@ export class Gateway implements ListenerHost {
   readonly onAdminChange: ((c: AdminChange) => void) | undefined;
   readonly machineMetrics: (() => Promise<string>) | undefined;
   readonly machineStatus: (() => Promise<object>) | undefined;
+  readonly machineReload: (() => Promise<{ ok: boolean }>) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -87,6 +90,8 @@ export class Gateway implements ListenerHost {
     this.onAdminChange = options.onAdminChange;
     this.machineMetrics = options.machineMetrics;
     this.machineStatus = options.machineStatus;
+    this.machineReload = options.machineReload;
+    for (const l of this.listeners) this.observer.watchListener(l.config.name, l.server);
     this.discovery = new DiscoveryManager(
       () => this.runtime.backends,
       this.logger,
@@ -188,6 +193,7 @@ export class Gateway implements ListenerHost {
       return this.reloadFailed([String((err as Error).message)]);
     }
     this.runtime = next;
+    for (const l of added) this.observer.watchListener(l.config.name, l.server);
     this.discovery.configure(config);
     const removed = this.listeners.filter((l) => !keep.has(l));
     for (const [l, lc] of keep) l.update(lc);

@@ -54,6 +54,8 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
   }
   if (config.tls.acme?.challenge === 'tls-alpn-01') enableAlpnChallenges(server, config.http2 ? ['h2', 'http/1.1'] : ['http/1.1']);
   certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });
+  // A handshake that times out (tls_handshake) or fails is reported here; the socket must be closed by us.
+  server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
   server.on('secureConnection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
