@@ -11,16 +11,11 @@ const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint', 'retiring
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
   reloads: { ok: number; failed: number };
-<<<<<<< HEAD
   certificates: () => { listener: string; name: string; notAfter: Date }[];
   /** ACME orders and renewals per listener certificate. */
   acme?: () => { listener: string; name: string; ok: number; failed: number }[];
-  drift: () => Map<string, number>;
-=======
-  certificates: () => { listener: string; file: string; notAfter: Date }[];
   /** Backends where secret-key drift is suspected now. */
   drift: () => ReadonlySet<string>;
->>>>>>> main
 }
 
 /**

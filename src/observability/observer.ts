@@ -37,11 +37,7 @@ export class Observer {
 
   constructor(config: AirgateConfig, logger: Logger, runtime: () => Runtime, counters: Omit<GatewayCounters, 'drift'>, options: ObserverOptions = {}) {
     this.options = options;
-<<<<<<< HEAD
     this.certificates = counters.certificates;
-    this.drift = new SecretKeyDrift(logger, (s) => this.events.push('drift', `secret_key drift suspected in ${s.backend}: ${s.sign}`, { nodes: s.nodes }));
-    this.metrics = new Metrics(runtime, { ...counters, drift: () => this.drift.backends });
-=======
     this.drift = new SecretKeyDrift(
       logger,
       (s) => this.events.push('drift', `secret_key drift suspected in ${s.backend}: ${s.sign}`, { nodes: s.nodes }),
@@ -49,7 +45,6 @@ export class Observer {
       options.now,
     );
     this.metrics = new Metrics(runtime, { ...counters, drift: () => this.drift.active() });
->>>>>>> main
     this.configure(config);
   }
 
