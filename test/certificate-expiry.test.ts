@@ -62,9 +62,18 @@ test('every served certificate has airgate_certificate_expiry_seconds{listener,n
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
     try {
       const page = await browser.newPage();
-      await page.goto(`${admin}/dashboard?token=${encodeURIComponent(TOKEN)}`);
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => errors.push(m.text()));
+      await page.goto(`${admin}/dashboard`); // the sign-in form
+      await page.fill('input[name=token]', TOKEN);
+      await page.fill('input[name=user]', 'erin');
+      const [signedIn] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/dashboard' && r.request().method() === 'GET'), page.click('button[type=submit]')]);
+      assert.equal(signedIn.status(), 200);
       const soon = page.locator('#certificates li[data-certificate="a.example.test"]');
-      await soon.waitFor();
+      await soon.waitFor({ timeout: 10_000 }).catch((err: Error) => {
+        throw new Error(`${err.message}; page errors: ${errors.join(' | ')}`);
+      });
       assert.match((await soon.textContent())!, /public · expires .*a\.example\.test (9|10) d/);
       assert.equal(await soon.locator('.badge').getAttribute('class'), 'badge s-down');
       assert.equal(await page.locator('#certificates li[data-certificate="b.example.test"] .badge').getAttribute('class'), 'badge s-up');
