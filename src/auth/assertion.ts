@@ -62,6 +62,11 @@ export class AssertionSigner {
     return token;
   }
 
+  /** The key signing at `nowMs` (its public half is in jwks()): Airflow 3 tokens (airflow-token.ts) are signed with it too. */
+  signingKey(_nowMs: number): { kid: string; privateKey: CryptoKey } {
+    return this.keys[0]!;
+  }
+
   /** Drop cached assertions of a session (logout). */
   forget(sid: string): void {
     for (const k of this.cache.keys()) if (k.startsWith(`${sid}\u0000`)) this.cache.delete(k);

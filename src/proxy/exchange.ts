@@ -172,13 +172,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
     const sticky = this.backend.sticky;
     if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) {
-      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.ctx.listener.proto === 'https'));
+      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.ctx.proto === 'https'));
       if (this.init.stickyName !== undefined && this.init.stickyName !== server.name) this.init.owner.observer.metrics.redispatched(this.backend.name);
     }
     if (record.loginAttempt && statusCode >= 300 && statusCode < 400) record.location = headerValue(headers, 'location');
     if (statusCode === 400) this.inspectBody = true;
     else if (this.init.sessionKey !== undefined) this.watchSession(statusCode, headers, server);
-    if (this.ctx.listener.hsts) headers.push('strict-transport-security', this.ctx.listener.hsts);
+    if (this.ctx.hsts) headers.push('strict-transport-security', this.ctx.hsts);
     if (this.ctx.setCookie) headers.push('set-cookie', this.ctx.setCookie);
     if (statusText && !this.ctx.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
@@ -274,7 +274,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (this.finished) return;
     this.ctx.record.termination = terminationOf(code);
     this.finish();
-    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.ctx.listener.hsts, retryAfterSeconds, path: this.ctx.path });
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.ctx.hsts, retryAfterSeconds, path: this.ctx.path });
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */
