@@ -13,6 +13,8 @@ import { DevIdp } from '../src/sim/dev-idp.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import { AirflowState } from '../src/sim/state.js';
 import type { Gateway } from '../src/server/gateway.js';
+import { dagScope } from '../src/policy/dag-sources.js';
+import { matchAudit, refineAudit } from '../src/observability/audit.js';
 
 // Airflow 3 behind airgate, the config-only path: the simulated api-servers run SimpleAuthManager,
 // sign their own tokens with an Ed25519 key and trust a JWKS (airgate's /_airgate/jwks.json) that
@@ -202,4 +204,14 @@ test('a worker’s /execution call keeps its own token; Refreshed-API-Token come
   const direct = await request(`${sims[1]!.url}/api/v2/dags`, { headers: { authorization: `Bearer ${access_token}` } });
   assert.equal(direct.statusCode, 200, 'Airflow’s own token verifies with the JWKS airgate serves');
   await direct.body.dump();
+});
+
+test('DAG-scoped policy and the audit log read the Airflow 3 UI API paths and /api/v2/backfills', () => {
+  for (const p of ['/ui/grid/structure/team_a_etl', '/ui/grid/runs/team_a_etl', '/ui/grid/ti_summaries/team_a_etl/run_1', '/ui/calendar/team_a_etl']) assert.deepEqual(dagScope('GET', p, ''), { kind: 'ids', ids: ['team_a_etl'] }, p);
+  assert.deepEqual(dagScope('GET', '/api/v2/backfills', '?dag_id=team_a_etl'), { kind: 'ids', ids: ['team_a_etl'] });
+  assert.deepEqual(dagScope('POST', '/api/v2/backfills', ''), { kind: 'body', query: [], emptyMeansAll: false });
+  const create = matchAudit('POST', '/api/v2/backfills')!;
+  refineAudit(create, Buffer.from(JSON.stringify({ dag_id: 'team_a_etl', from_date: '2024-01-01', to_date: '2024-01-02' })));
+  assert.deepEqual(create, { action: 'backfill.create', resource: { dag_id: 'team_a_etl' } });
+  assert.deepEqual(matchAudit('PUT', '/api/v2/backfills/7/pause'), { action: 'backfill.pause', resource: { backfill_id: '7' } });
 });
