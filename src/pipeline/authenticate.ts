@@ -52,7 +52,7 @@ async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated
     ctx.record.termination = 'unauthenticated';
     if (ctx.route.auth === 'sso' && !ctx.tunnel && wantsLoginRedirect(ctx)) {
       const login = await auth.loginRedirect(`${ctx.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`, ctx.target, secure);
-      ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id });
+      ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id, ...(ctx.hsts ? { 'strict-transport-security': ctx.hsts } : {}) });
       ctx.res.end();
       return ANSWERED;
     }
