@@ -3,12 +3,15 @@ import type { UpstreamServer } from '../upstream/server.js';
 import type { Observer } from '../observability/observer.js';
 import type { GatewayEvent } from '../observability/events.js';
 import { PeakEwmaBalancer } from '../upstream/balancer/peak-ewma.js';
+import type { DiscoveryStats } from '../upstream/discovery/dns-discovery.js';
 
 export interface ServerStatus {
   name: string;
   id: string;
   url: string;
   status: string;
+  /** `config` for a fixed server, `dns` for one discovery found. */
+  source: 'config' | 'dns';
   health: string;
   admin: string;
   weight: number;
@@ -16,7 +19,10 @@ export interface ServerStatus {
   inflight: number;
   ejected: boolean;
   ejections: number;
-  /** Requests answered and 5xx answers since start (clients compute rates). */
+  /**
+   * Requests whose answer the client got from this server, and the 5xx among them (a gateway 502
+   * after this server failed counts; an attempt retried on another server does not), since start.
+   */
   served: number;
   failed: number;
   /** Latency estimate of the peak-EWMA balancer (ms), when the backend uses it. */
@@ -31,16 +37,19 @@ export interface BackendStatus {
   clusterDegraded: string | null;
   queued: number;
   secretKeyDrift: boolean;
+  /** DNS discovery's lookups, failures and last answer, when the backend has discovery. */
+  discovery: DiscoveryStats | null;
   servers: ServerStatus[];
 }
 
-export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null = null): ServerStatus {
+export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null, answered: { served: number; failed: number }, source: 'config' | 'dns' = 'config'): ServerStatus {
   const p99 = s.p99();
   return {
     name: s.name,
     id: s.id,
     url: s.url.origin,
     status: s.status(now),
+    source,
     health: s.health,
     admin: s.admin,
     weight: s.weight,
@@ -48,8 +57,8 @@ export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | nu
     inflight: s.inflight,
     ejected: s.ejectedUntil > now,
     ejections: s.totalEjections,
-    served: s.served,
-    failed: s.failed,
+    served: answered.served,
+    failed: answered.failed,
     ewmaMs: ewmaMs === null ? null : Math.round(ewmaMs * 100) / 100,
     p99Ms: p99 === undefined ? null : Math.round(p99 * 100) / 100,
   };
@@ -67,8 +76,9 @@ export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; 
         balance: b.balancer.name,
         clusterDegraded: rt.clusterDegraded(b.name) ?? null,
         queued: b.queue.length,
-        secretKeyDrift: observer.drift.backends.has(b.name),
-        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null)),
+        secretKeyDrift: observer.drift.active().has(b.name),
+        discovery: b.discovery ? { ...b.discovery } : null,
+        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null, observer.metrics.answeredBy(b.name, s.name), b.discovered.has(s.name) ? 'dns' : 'config')),
       };
     }),
     events: observer.events.items.slice(0, 30),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
 import { healthKeys } from './health-schema.js';
+import { discoverySchema } from './discovery-schema.js';
 import { cidr, hstsSchema, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 import { observabilityKeys } from './observability-schema.js';
 import { authSchema, routeAuth } from './auth-schema.js';
@@ -74,7 +75,9 @@ const serverSchema = z.strictObject({
 });
 
 const backendSchema = z.strictObject({
-  servers: z.array(serverSchema).min(1, { message: 'expected at least one server' }),
+  /** Fixed servers; may be left out when `discovery` finds them. */
+  servers: z.array(serverSchema).default([]),
+  discovery: discoverySchema.optional(),
   ...balancingKeys,
   ...healthKeys,
   tls: upstreamTlsSchema.optional(),
@@ -185,6 +188,7 @@ export const configSchema = z
       }
       if (!backend.tls?.cert !== !backend.tls?.key) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'tls'], message: 'a client certificate needs both cert and key' });
       if (backend.balance === 'hash' && !backend.hash) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'balance'], message: 'balance: hash needs a hash: { key: ... } section' });
+      if (backend.servers.length === 0 && !backend.discovery) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers'], message: 'expected at least one server (or a discovery section that finds them)' });
       const names = new Set<string>();
       backend.servers.forEach((s, i) => {
         if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers', i, 'name'], message: `server name "${s.name}" appears twice in backend "${bname}"` });

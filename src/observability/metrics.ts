@@ -2,15 +2,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { RequestRecord } from './request-record.js';
 import type { Runtime } from '../server/runtime.js';
 import type { UpstreamServer } from '../upstream/server.js';
+import { TrafficMetrics } from './traffic-metrics.js';
+import { ListenerTraffic } from './listener-traffic.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint'] as const;
+const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint', 'retiring'] as const;
 
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
   reloads: { ok: number; failed: number };
   certificates: () => { listener: string; file: string; notAfter: Date }[];
-  drift: () => Map<string, number>;
+  /** Backends where secret-key drift is suspected now. */
+  drift: () => ReadonlySet<string>;
 }
 
 /**
@@ -27,9 +30,14 @@ export class Metrics {
   private retries = new Map<string, number>();
   private redispatches = new Map<string, number>();
   private terminations = new Map<string, number>();
+  /** Per `backend\0server`: requests the server answered to the client, and 5xx among them (status pages). */
+  private readonly answered = new Map<string, [number, number]>();
+  readonly listeners = new ListenerTraffic();
+  private readonly traffic: TrafficMetrics;
 
   constructor(runtime: () => Runtime, counters: GatewayCounters) {
     const r = this.registry;
+    this.traffic = new TrafficMetrics(r, this.listeners);
     collectDefaultMetrics({ register: r, prefix: 'airgate_process_' });
     this.duration = new Histogram({
       name: 'airgate_request_duration_seconds',
@@ -75,7 +83,7 @@ export class Metrics {
     new Gauge({
       name: 'airgate_server_state',
       aggregator: 'max',
-      help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint',
+      help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint, retiring (discovery withdrew it)',
       labelNames: ['backend', 'server', 'state'],
       registers: [r],
       collect() {
@@ -172,7 +180,8 @@ export class Metrics {
       registers: [r],
       collect() {
         this.reset();
-        for (const b of runtime().backends.values()) this.set({ backend: b.name }, counters.drift().has(b.name) ? 1 : 0);
+        const drift = counters.drift();
+        for (const b of runtime().backends.values()) this.set({ backend: b.name }, drift.has(b.name) ? 1 : 0);
       },
     });
     new Gauge({
@@ -182,6 +191,54 @@ export class Metrics {
       registers: [r],
       collect() {
         this.set(runtime().limits.shared?.degraded ? 1 : 0);
+      },
+    });
+    const eachDiscovery = (fn: (backend: string, d: NonNullable<import('../upstream/backend.js').Backend['discovery']>) => void) => {
+      for (const b of runtime().backends.values()) if (b.discovery) fn(b.name, b.discovery);
+    };
+    // Lookups happen once per machine (the primary of `workers: N`): every worker reports the same numbers, hence `max`.
+    new Counter({
+      name: 'airgate_discovery_lookups_total',
+      aggregator: 'max',
+      help: 'DNS discovery lookups, by backend',
+      labelNames: ['backend'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachDiscovery((backend, d) => this.inc({ backend }, d.lookups));
+      },
+    });
+    new Counter({
+      name: 'airgate_discovery_failures_total',
+      aggregator: 'max',
+      help: 'DNS discovery lookups that kept the last known servers, by backend and reason (error: the resolver failed; empty: the answer held no address)',
+      labelNames: ['backend', 'reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachDiscovery((backend, d) => {
+          this.inc({ backend, reason: 'error' }, d.failures);
+          this.inc({ backend, reason: 'empty' }, d.empty);
+        });
+      },
+    });
+    new Gauge({
+      name: 'airgate_discovery_servers',
+      aggregator: 'max',
+      help: 'Servers discovery placed in the backend, by state (active: found by the last usable answer; retiring: withdrawn, draining)',
+      labelNames: ['backend', 'state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const b of runtime().backends.values()) {
+          if (!b.discovery) continue;
+          let active = 0;
+          let retiring = 0;
+          for (const name of b.discovered.keys()) if (b.server(name)?.retiring) retiring++;
+          else active++;
+          this.set({ backend: b.name, state: 'active' }, active);
+          this.set({ backend: b.name, state: 'retiring' }, retiring);
+        }
       },
     });
     new Counter({
@@ -217,13 +274,28 @@ export class Metrics {
     const cls = Math.min(4, Math.max(0, Math.floor(r.status / 100) - 1));
     counts[cls]!++;
     if (r.retries > 0 && r.backend) this.retries.set(r.backend, (this.retries.get(r.backend) ?? 0) + r.retries);
-    if (r.termination !== 'ok') this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
+    this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
+    this.traffic.record(r);
+    if (r.server && (r.headersMs >= 0 || r.termination.startsWith('upstream-'))) {
+      // The server whose answer (or failure) the client got: a connect failure retried elsewhere is not this server's.
+      const sk = `${r.backend}\u0000${r.server}`;
+      let a = this.answered.get(sk);
+      if (!a) this.answered.set(sk, (a = [0, 0]));
+      a[0]++;
+      if (r.status >= 500) a[1]++;
+    }
     if (r.backend) {
       const hk = `${r.backend}\u0000${r.server}`;
       let child = this.durationChildren.get(hk);
       if (!child) this.durationChildren.set(hk, (child = this.duration.labels(r.backend, r.server)));
       child.observe(r.totalMs / 1000);
     }
+  }
+
+  /** Requests `server` of `backend` answered to clients, and the 5xx among them. */
+  answeredBy(backend: string, server: string): { served: number; failed: number } {
+    const a = this.answered.get(`${backend}\u0000${server}`);
+    return { served: a?.[0] ?? 0, failed: a?.[1] ?? 0 };
   }
 
   redispatched(backend: string): void {

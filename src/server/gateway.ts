@@ -8,7 +8,9 @@ import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
 import { Authenticator, newBootId } from '../auth/authenticator.js';
+import { MemorySessionStore, type Revocation } from '../auth/session-store.js';
 import { RedisBus } from '../store/redis-bus.js';
+import { DiscoveryManager, type DiscoveryDeps, type DiscoverySnapshot } from '../upstream/discovery/manager.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -22,10 +24,20 @@ export interface GatewayOptions {
   transformConfig?: (cfg: AirgateConfig) => AirgateConfig;
   /** Told when the admin API changed a server (a worker relays it to its siblings). */
   onAdminChange?: (change: AdminChange) => void;
+  /** Told of every logout with the memory session store (a worker relays it to its siblings). */
+  onRevoke?: (match: Revocation, maxAgeMs: number) => void;
   /** The metrics of the whole machine (workers of `workers: N` ask the primary to add them up). */
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */
   machineStatus?: () => Promise<object>;
+  /** Reload every worker of the machine (the admin API of `workers: N` asks the primary). */
+  machineReload?: () => Promise<{ ok: boolean }>;
+  /** DNS discovery: resolve here (default), or take the primary's lists from `applyHealth` (a worker). */
+  discovery?: 'resolve' | 'remote';
+  /** Applied before the listeners open (a worker starts with the primary's servers and health). */
+  initialHealth?: HealthSnapshot;
+  /** Injected DNS clients and timers (tests). */
+  discoveryDeps?: DiscoveryDeps;
 }
 
 export interface AdminChange {
@@ -39,6 +51,8 @@ export interface AdminChange {
 export interface HealthSnapshot {
   servers: Record<string, 'up' | 'degraded' | 'down'>;
   clusterDegraded: Record<string, string | null>;
+  /** Servers and numbers of each discovering backend (DNS is resolved once per machine). */
+  discovery?: DiscoverySnapshot;
 }
 
 export type ReloadResult = { ok: true; listeners: string[]; added: string[]; removed: string[]; backends: string[]; routes: number } | { ok: false; errors: string[] };
@@ -57,6 +71,7 @@ export class Gateway implements ListenerHost {
   readonly onAdminChange: ((c: AdminChange) => void) | undefined;
   readonly machineMetrics: (() => Promise<string>) | undefined;
   readonly machineStatus: (() => Promise<object>) | undefined;
+  readonly machineReload: (() => Promise<{ ok: boolean }>) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -65,6 +80,7 @@ export class Gateway implements ListenerHost {
   readonly bootId = newBootId();
   /** Reloads that succeeded / failed since start. */
   readonly reloads = { ok: 0, failed: 0 };
+  readonly discovery: DiscoveryManager;
 
   constructor(given: AirgateConfig, options: GatewayOptions = {}) {
     this.options = options;
@@ -77,6 +93,20 @@ export class Gateway implements ListenerHost {
     this.onAdminChange = options.onAdminChange;
     this.machineMetrics = options.machineMetrics;
     this.machineStatus = options.machineStatus;
+    this.machineReload = options.machineReload;
+    for (const l of this.listeners) this.observer.watchListener(l.config.name, l.server);
+    this.discovery = new DiscoveryManager(
+      () => this.runtime.backends,
+      this.logger,
+      (backend, plan) => {
+        const text = [...plan.add.map((s) => `+${s.name}`), ...plan.retire.map((n) => `-${n} (draining)`)].join(' ');
+        this.logger.info({ backend, added: plan.add.map((s) => s.name), retiring: plan.retire }, `discovery: ${backend} ${text}`);
+        this.observer.events.push('discovery', `${backend}: ${text}`);
+      },
+      options.discovery,
+      options.discoveryDeps,
+    );
+    this.discovery.configure(config);
   }
 
   /** Events shared with every instance through Redis (store: redis). */
@@ -91,8 +121,12 @@ export class Gateway implements ListenerHost {
 
   async start(): Promise<void> {
     this.attachBus(this.runtime.config);
+    await this.discovery.start();
+    if (this.options.initialHealth) this.applyHealth(this.options.initialHealth);
     const authCfg = this.runtime.config.auth;
     if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, this.bootId, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
+    const store = this.runtime.auth?.store;
+    if (store instanceof MemorySessionStore) store.relay = this.options.onRevoke;
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -107,7 +141,7 @@ export class Gateway implements ListenerHost {
       {
         listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
         admin: this.admin ? `${this.runtime.config.admin!.address.host}:${this.admin.port}` : undefined,
-        backends: Object.fromEntries(Object.entries(cfg.backends).map(([name, b]) => [name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
+        backends: Object.fromEntries([...this.runtime.backends.values()].map((b) => [b.name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
         routes: cfg.routes.length,
       },
       'airgate started',
@@ -159,11 +193,14 @@ export class Gateway implements ListenerHost {
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
       if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, this.bootId, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
+      if (next.auth?.store instanceof MemorySessionStore) next.auth.store.relay = this.options.onRevoke;
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
     }
     this.runtime = next;
+    for (const l of added) this.observer.watchListener(l.config.name, l.server);
+    this.discovery.configure(config);
     const removed = this.listeners.filter((l) => !keep.has(l));
     for (const [l, lc] of keep) l.update(lc);
     this.listeners.splice(0, this.listeners.length, ...keep.keys(), ...added);
@@ -187,6 +224,12 @@ export class Gateway implements ListenerHost {
     return { ok: false, errors };
   }
 
+  /** Apply a logout made by another worker (memory session store). */
+  applyRevocation(match: Revocation, maxAgeMs: number): void {
+    const store = this.runtime.auth?.store;
+    if (store instanceof MemorySessionStore) store.applyRevocation(match, maxAgeMs);
+  }
+
   /** Apply an operator change made through another worker's admin API. */
   applyAdminChange(c: AdminChange): void {
     const b = this.runtime.backends.get(c.backend);
@@ -203,6 +246,7 @@ export class Gateway implements ListenerHost {
 
   /** Apply the machine's health results (workers of `workers: N` do not check themselves). */
   applyHealth(h: HealthSnapshot): void {
+    if (h.discovery) this.discovery.applyRemote(h.discovery, h.servers);
     for (const b of this.runtime.backends.values()) {
       const now = b.clock.now();
       for (const s of b.servers) {
@@ -211,6 +255,7 @@ export class Gateway implements ListenerHost {
         if (s.health === 'down') s.returnedAt = now;
         s.health = state;
       }
+      b.settle();
       this.runtime.remoteClusterDegraded.set(b.name, h.clusterDegraded[b.name] ?? null);
     }
   }
@@ -254,6 +299,7 @@ export class Gateway implements ListenerHost {
     if (this.inflight > 0) this.logger.warn({ inflight: this.inflight }, 'grace period over; closing remaining connections');
     for (const l of this.listeners) l.closeAll();
     await closed;
+    this.discovery.stop();
     await this.runtime.destroy();
     this.runtime.auth?.store.close();
     this.bus?.close();

@@ -80,6 +80,7 @@ export class Runtime {
         (b) =>
           new HealthChecker(b.name, b.servers, b.config, { clock, random }, {
             transition: (server, t, tookMs, probe) => {
+              b.settle(); // a retiring server leaves once a successor is in rotation
               logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`);
               events?.push('health', `${server.id} ${t.from} → ${t.to}: ${t.reason}`, { tookMs: Math.round(tookMs) });
             },
@@ -90,6 +91,8 @@ export class Runtime {
             },
           }),
       );
+    // Servers discovery adds or removes are checked from when they join until they leave.
+    for (const c of this.checkers) backends.get(c.backend)!.onMembership({ added: (s) => c.add(s), removed: (s) => c.remove(s) });
   }
 
   routes(): import('./router.js').CompiledRoute[] {
