@@ -67,7 +67,7 @@ function pickName(b: Backend, hashKey?: string, exclude?: readonly UpstreamServe
 
 function selectServer(b: Backend, hashKey?: string): UpstreamServer {
   const r = b.select(undefined, hashKey, undefined);
-  assert.ok(r !== undefined && r !== FULL, `expected a server, got ${String(r)}`);
+  assert.ok(r !== undefined && r !== FULL, `expected a server, got ${r === undefined ? 'nothing' : r === FULL ? FULL : r.id}`);
   return r;
 }
 

@@ -84,7 +84,7 @@ async function h2request(session: ClientHttp2Session, headers: OutgoingHttpHeade
 /** The next chunk of a stream's body (undefined at its end). */
 async function nextChunk(it: AsyncIterator<unknown>): Promise<string | undefined> {
   const r = await it.next();
-  return r.done ? undefined : String(r.value as Buffer);
+  return r.done ? undefined : String(r.value);
 }
 
 test('HTTP/2 GET: Host from :authority, no connection-specific headers upstream, X-Forwarded-Proto https', async () => {

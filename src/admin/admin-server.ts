@@ -158,8 +158,8 @@ export class AdminServer {
       this.host.observer.events.push('admin', `${server.id} set to ${server.admin} (was ${from})`);
     }
     if (body.weight !== undefined && body.weight !== server.weight) {
-      this.logger.info({ server: server.id, from: server.weight, to: body.weight, by: 'admin api' }, `server ${server.id} weight set to ${String(body.weight)}`);
-      this.host.observer.events.push('admin', `${server.id} weight ${server.weight} → ${String(body.weight)}`);
+      this.logger.info({ server: server.id, from: server.weight, to: body.weight, by: 'admin api' }, `server ${server.id} weight set to ${body.weight as number}`);
+      this.host.observer.events.push('admin', `${server.id} weight ${server.weight} → ${body.weight as number}`);
       server.weight = body.weight as number;
     }
     this.host.onAdminChange?.({ backend: backendName, server: serverName, ...(body.state !== undefined ? { state: body.state as AdminState } : {}), ...(body.weight !== undefined ? { weight: body.weight as number } : {}) });

@@ -29,7 +29,7 @@ export async function backendCommand(action: string, id: string, value: string |
     fail(`unknown action "${action}" (expected ready, drain, maint or weight)`);
   }
   const url = `${opts.admin.replace(/\/$/, '')}/backends/${encodeURIComponent(id.slice(0, slash))}/servers/${encodeURIComponent(id.slice(slash + 1))}`;
-  let res;
+  let res: Awaited<ReturnType<typeof request>> | undefined;
   try {
     res = await request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body!) });
   } catch (err) {

@@ -47,7 +47,7 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
     Object.assign(h2, { headersTimeout: httpOptions.headersTimeout, requestTimeout: 0, keepAliveTimeout: httpOptions.keepAliveTimeout, maxHeaderSize: httpOptions.maxHeaderSize });
     server = h2;
   } else {
-    server = createHttpsServer({ ...tlsOptions, ...httpOptions }) as unknown as HttpServer;
+    server = createHttpsServer({ ...tlsOptions, ...httpOptions });
   }
   certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });
   server.on('secureConnection', (s: Socket) => {
