@@ -1,67 +1,48 @@
 """
-Airflow 2 webserver_config.py for running behind airgate.
+Airflow 2 webserver_config.py for running behind airgate (Flask-AppBuilder 4.5.x, Airflow 2.9/2.10).
 
-airgate logs users in (OIDC), maps their groups to an Airflow role and sends every request with
-  X-Auth-User            the user name
-  X-Airgate-Assertion    an ES256 JWT signed by airgate: iss, aud (the route), sub, email,
-                         name, groups, roles, a short exp
+airgate logs users in and sends every request with
+  X-Auth-User            the user name (percent-encoded UTF-8 with X-Auth-Encoding: percent when it
+                         is not plain printable ASCII; see airgate_airflow/headers.py)
+  X-Airgate-Assertion    an ES256 JWT signed by airgate: iss, aud (the route), sub, name, email,
+                         groups, role/roles, iat, exp (nbf, jti when airgate sends them)
 
-This file makes Flask-AppBuilder trust the user only when the assertion verifies against airgate's
-public keys (served at /_airgate/jwks.json), and sets the user's role from the assertion on every
-login (FAB's AUTH_REMOTE_USER alone never applies AUTH_ROLES_MAPPING).
+On EVERY request (not only at GET /login/, where FAB alone would look), the security manager below
+makes Airflow's session follow the verified assertion: a different user logs the session's user out
+and the asserted one in (fresh session id); a changed role is synced; a missing or refused assertion
+logs the session's user out; /login/ without a usable assertion answers a 401 page instead of the
+redirect loop FAB would produce. Static files and /health are left alone. The user is accepted only
+when the assertion's `sub` (or AIRGATE_USER_CLAIM) equals X-Auth-User, never because a display name
+matches. The decisions are in airgate_identity.py (tested without Airflow).
+
+Requirements: PyJWT >= 2.6 with `cryptography` (ES256). Put airgate_identity.py, airgate_api_auth.py
+and the airgate_airflow/ package on the webserver's PYTHONPATH (or beside this file).
 
 Settings (environment):
-  AIRGATE_JWKS_URL   e.g. http://airgate.internal:8080/_airgate/jwks.json
-  AIRGATE_AUDIENCE   the airgate route name(s) allowed, comma-separated (e.g. "*/")
-  AIRGATE_ISSUER     default "airgate"
+  AIRGATE_JWKS_URL    e.g. http://airgate.internal:8080/_airgate/jwks.json   (required)
+  AIRGATE_AUDIENCE    the airgate route name(s) allowed, comma-separated (default "*/")
+  AIRGATE_ISSUER      default "airgate"
+  AIRGATE_USER_CLAIM  the claim that must equal X-Auth-User (default "sub")
+  AIRGATE_LEEWAY, AIRGATE_JWKS_LIFESPAN, AIRGATE_JWKS_TIMEOUT   see airgate_airflow/settings.py
 """
+import logging
 import os
+import sys
 
-import jwt  # PyJWT >= 2.4 with the cryptography package (ES256)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # Flask's from_pyfile sets __file__
 
-AIRGATE_HEADER = "X-Airgate-Assertion"
-AIRGATE_ISSUER = os.environ.get("AIRGATE_ISSUER", "airgate")
-AIRGATE_AUDIENCE = [a for a in os.environ.get("AIRGATE_AUDIENCE", "*/").split(",") if a]
-AIRGATE_JWKS_URL = os.environ.get("AIRGATE_JWKS_URL", "")
-AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
+import airgate_identity as airgate  # noqa: E402
+from airgate_identity import role_from_claims, verify_assertion  # noqa: E402,F401  (kept for callers)
+from airgate_airflow.headers import ENCODING_HEADER, decode_identity_value  # noqa: E402
 
+AUTH_REMOTE_USER_ENV_VAR = airgate.REMOTE_USER_ENV_VAR
+AUTH_USER_REGISTRATION = True
+AUTH_USER_REGISTRATION_ROLE = "Public"  # never used for airgate's users: their role comes from the assertion
 
-def verify_assertion(token, jwks, audience=None, issuer=None, leeway=30):
-    """Verify an airgate assertion against a JWKS (a dict, or a PyJWKClient) and return its claims.
-
-    Raises jwt.InvalidTokenError (or a subclass) when the token is missing, forged, expired,
-    for another audience or from another issuer.
-    """
-    if not token:
-        raise jwt.InvalidTokenError("no airgate assertion")
-    if isinstance(jwks, dict):
-        header = jwt.get_unverified_header(token)
-        keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys}
-        if header.get("kid") not in keys:
-            raise jwt.InvalidTokenError("unknown signing key")
-        key = keys[header["kid"]].key
-    else:
-        key = jwks.get_signing_key_from_jwt(token).key
-    return jwt.decode(
-        token,
-        key,
-        algorithms=["ES256"],
-        audience=audience or AIRGATE_AUDIENCE,
-        issuer=issuer or AIRGATE_ISSUER,
-        leeway=leeway,
-        options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-    )
-
-
-def role_from_claims(claims):
-    """The Airflow role airgate decided, or Public when it named none we know."""
-    roles = [r for r in claims.get("roles", []) if r in AIRFLOW_ROLES]
-    return roles[0] if roles else "Public"
-
-
-try:  # Everything below needs Airflow; the functions above are importable (and tested) without it.
-    from flask import request
-    from flask_appbuilder.security.manager import AUTH_REMOTE_USER
+try:  # Everything below needs Airflow; the module above loads (and is tested) without it.
+    from flask import g, make_response, request, session
+    from flask_appbuilder.const import AUTH_REMOTE_USER
+    from flask_login import current_user, login_user, logout_user
 
     try:  # Airflow 2.9+: the FAB provider
         from airflow.providers.fab.auth_manager.security_manager.override import (
@@ -69,45 +50,70 @@ try:  # Everything below needs Airflow; the functions above are importable (and 
         )
     except ImportError:  # Airflow 2.6 - 2.8
         from airflow.www.security import AirflowSecurityManager as _Base
+except ImportError:
+    _Base = None
 
+if _Base is not None:
     AUTH_TYPE = AUTH_REMOTE_USER
-    AUTH_REMOTE_USER_ENV_VAR = "HTTP_X_AUTH_USER"
-    AUTH_USER_REGISTRATION = True
-    AUTH_USER_REGISTRATION_ROLE = "Public"
+    _SETTINGS = airgate.settings_from_env()
+    _VERIFIER = airgate.verifier_for(_SETTINGS)
+    if _VERIFIER is None:
+        logging.getLogger("airgate").error("AIRGATE_JWKS_URL is not set: no airgate user can log in to this webserver")
 
-    _jwks_client = jwt.PyJWKClient(AIRGATE_JWKS_URL, cache_keys=True, lifespan=300) if AIRGATE_JWKS_URL else None
+    def _identity():
+        """The request's identity, verified once per request."""
+        if "airgate_identity" not in g:
+            g.airgate_identity = airgate.request_identity(request.headers, _VERIFIER)
+        return g.airgate_identity
 
     class AirgateSecurityManager(_Base):
-        """Trust X-Auth-User only with a valid airgate assertion; sync the role on every login."""
+        """Airflow's session follows airgate's assertion on every request."""
+
+        @property
+        def auth_remote_user_env_var(self):  # FAB >= 4.4 reads it; older FAB providers lack the property
+            return self.appbuilder.get_app.config.get("AUTH_REMOTE_USER_ENV_VAR", airgate.REMOTE_USER_ENV_VAR)
+
+        def before_request(self):
+            response = self._airgate_follow()
+            super().before_request()  # g.user from the (possibly new) session user
+            return response
+
+        def _airgate_follow(self):
+            path = request.path
+            if airgate.is_exempt(path):
+                return None
+            ident = _identity()
+            user = current_user if current_user.is_authenticated else None
+            action = airgate.session_action(
+                user.username if user else None, ident.claims, ident.header_user, path,
+                session_roles=[r.name for r in user.roles] if user else (), error=ident.error,
+                user_claim=_SETTINGS.user_claim)
+            if action.logout or action.deny or action.login or action.role:
+                logging.getLogger("airgate").info("airgate: %s (%s)", action.reason, path)
+            refused = airgate.follow(self, action, ident.claims, login_user=login_user, logout_user=logout_user,
+                                     session=session, user_claim=_SETTINGS.user_claim)
+            if refused is None or airgate.is_api(path):
+                return None  # on /api/ the auth backends answer 401 problem+json themselves
+            body, headers = airgate.error_page(*refused, request_id=request.headers.get("X-Request-Id"))
+            return make_response(body, refused[0], headers)
 
         def auth_user_remote_user(self, username):
-            if _jwks_client is None:
+            """Reached only if before_request logged nobody in: accept nothing the assertion does not prove."""
+            ident = _identity()
+            claims = ident.claims
+            asserted = claims.get(_SETTINGS.user_claim) if claims else None
+            # FAB passes the raw environ value: percent-encoded when the name is not plain ASCII
+            if not asserted or ident.header_user != asserted or decode_identity_value(
+                    username, request.headers.get(ENCODING_HEADER)) != asserted:
                 return None
-            try:
-                claims = verify_assertion(request.headers.get(AIRGATE_HEADER), _jwks_client)
-            except jwt.InvalidTokenError:
+            role = airgate.role_from_claims(claims)
+            user, problem = airgate.fab_user_for(self, claims, role, _SETTINGS.user_claim) if role else (None, True)
+            if problem:
                 return None
-            if claims.get("sub") != username and claims.get("name") != username:
-                return None
-            role = self.find_role(role_from_claims(claims))
-            user = self.find_user(username=username)
-            if user is None:
-                name = (claims.get("name") or username).split(" ", 1)
-                user = self.add_user(
-                    username=username,
-                    first_name=name[0],
-                    last_name=name[1] if len(name) > 1 else "-",
-                    email=claims.get("email") or f"{username}@invalid",
-                    role=role,
-                )
-            elif role is not None and [r.name for r in user.roles] != [role.name]:
-                user.roles = [role]
-                self.update_user(user)
-            if user is None or not user.is_active:
-                return None
+            rotate = getattr(self, "_rotate_session_id", None)
+            if rotate:
+                rotate()
             self.update_user_auth_stat(user)
             return user
 
     SECURITY_MANAGER_CLASS = AirgateSecurityManager
-except ImportError:
-    pass

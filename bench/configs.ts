@@ -158,7 +158,7 @@ routes:
     auth: sso            # wrk sends a valid session cookie: session check, identity headers, assertion
 auth:
   oidc: { issuer: ${issuer}, client_id: airgate-bench, client_secret: airgate-bench-secret, allow_insecure_issuer: true }
-  session: { keys: ["${BENCH_SESSION_KEY}"] }
+  session: { keys: ["${BENCH_SESSION_KEY}"], forget_on_restart: false }   # the bench seals its cookie in another process
   roles: [{ role: Admin, groups: [airflow-admins] }]
 access_log: ${logDir ? `{ destination: ${logDir}/access.log }` : '{ enabled: false }'}
 audit_log: ${logDir ? `{ destination: ${logDir}/audit.log }` : '{ enabled: false }'}

@@ -49,7 +49,7 @@ const BENCH_STICKY_COOKIE = `airgate_node=${new StickyCookies('airflow', 'airgat
 /** A signed-in browser's cookies: the sticky cookie and an airgate session (as a login would seal it). */
 async function benchCookies(): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const session = await new SealedCookies([BENCH_SESSION_KEY]).seal({ sid: 'bench-session', sub: 'alice', user: 'alice', email: 'alice@example.com', groups: ['airflow-admins'], role: 'Admin', seen: now }, now + 3600);
+  const session = await new SealedCookies([BENCH_SESSION_KEY], 'session').seal({ sid: 'bench-session', sub: 'alice', user: 'alice', email: 'alice@example.com', groups: ['airflow-admins'], role: 'Admin', seen: now }, now + 3600);
   return `${BENCH_STICKY_COOKIE}; airgate_session=${session}`;
 }
 

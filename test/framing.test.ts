@@ -78,12 +78,15 @@ test('a smuggling attempt does not disturb other clients', async () => {
   assert.equal(statusOf(await attack), 400);
 });
 
-test('an absolute-form target is proxied by path, and its authority replaces Host (RFC 9112 §3.2.2)', async () => {
-  const raw = await rawExchange(gw.gateway.port(), 'GET http://airflow.example.com/_sim/echo?a=1 HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n');
+test('an absolute-form target is proxied by path with its authority as Host; a Host that disagrees with it is refused (RFC 9112 §3.2.2)', async () => {
+  const raw = await rawExchange(gw.gateway.port(), 'GET http://airflow.example.com/_sim/echo?a=1 HTTP/1.1\r\nHost: Airflow.example.com\r\nConnection: close\r\n\r\n');
   assert.equal(statusOf(raw), 200);
   const echo = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { url: string; headers: Record<string, string> };
   assert.equal(echo.url, '/_sim/echo?a=1');
   assert.equal(echo.headers.host, 'airflow.example.com');
+  const other = await rawExchange(gw.gateway.port(), 'GET http://airflow.example.com/_sim/echo HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n');
+  assert.equal(statusOf(other), 400);
+  assert.equal(headerOf(other, 'x-airgate-error'), 'AIRGATE_ERR_BAD_REQUEST');
 });
 
 test('a request target that is neither a path nor an absolute URL gets 400', async () => {

@@ -17,6 +17,7 @@ const SESSION_KEY = 'identity-test-session-key-0123456789abcdef';
 let idp: DevIdp;
 let sims: SimulatedAirflow[];
 let gw: { gateway: Gateway; url: string };
+let gatewayYaml = '';
 let browser: Browser;
 let idpSigningKey: JWK;
 let machine: { server: Server; url: string; sign: (claims: Record<string, unknown>) => Promise<string> };
@@ -40,7 +41,7 @@ before(async () => {
     url: mUrl,
     sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'm1' }).setIssuedAt().setExpirationTime('5m').sign(mk.privateKey),
   };
-  gw = await startGateway(`listeners:
+  gatewayYaml = `listeners:
   - { name: public, address: 127.0.0.1:${port} }
 auth:
   oidc:
@@ -66,7 +67,8 @@ routes:
   - { host: public.test, path: /, backend: airflow, auth: none }
   - { host: exec.test, path: /, backend: airflow, auth: passthrough }
   - { host: machine.test, path: /, backend: airflow, auth: bearer }
-`);
+`;
+  gw = await startGateway(gatewayYaml);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 });
 
@@ -225,7 +227,7 @@ test('back-channel logout ends the session; logout calls end_session with id_tok
     const second = await browserLogin('bob');
     try {
       const cookie2 = (await second.context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
-      const out = await request(`${gw.url}/_airgate/logout`, { headers: { cookie: cookie2 } });
+      const out = await request(`${gw.url}/_airgate/logout`, { method: 'POST', headers: { cookie: cookie2 } });
       assert.equal(out.statusCode, 302);
       const end = new URL(String(out.headers.location));
       assert.equal(end.origin, idp.issuer, 'to the IdP');
@@ -318,4 +320,77 @@ routes:
     await gw2.gateway.stop(0);
     await idp2.stop();
   }
+});
+
+/** The cookies of a browser context as one Cookie header. */
+async function cookieHeader(context: import('playwright-core').BrowserContext): Promise<string> {
+  return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+test('hostile #3: a login cookie sent as a session cookie opens nothing and crashes nothing', async () => {
+  const start = await request(`${gw.url}/home`, { headers: { accept: 'text/html' } });
+  assert.equal(start.statusCode, 302);
+  await start.body.dump();
+  const login = /airgate_login=([^;]+)/.exec(String(start.headers['set-cookie']))![1]!;
+  for (const path of ['/_airgate/userinfo', '/_sim/echo', '/api/v1/dags']) {
+    const r = await request(`${gw.url}${path}`, { headers: { cookie: `airgate_session=${login}`, accept: 'application/json' } });
+    assert.equal(r.statusCode, 401, path);
+    await r.body.dump();
+  }
+  const alive = await request(`${gw.url}/_airgate/health`);
+  assert.equal(alive.statusCode, 200);
+  await alive.body.dump();
+});
+
+test('hostile #13: logout only from this site; another site gets a confirmation page or 403 and the session lives on', async () => {
+  const { context } = await browserLogin('carol');
+  try {
+    const cookie = await cookieHeader(context);
+    const crossGet = await request(`${gw.url}/_airgate/logout`, { headers: { cookie, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
+    assert.equal(crossGet.statusCode, 200);
+    assert.match(await crossGet.body.text(), /<form method="post" action="\/_airgate\/logout">/);
+    const crossPost = await request(`${gw.url}/_airgate/logout`, { method: 'POST', headers: { cookie, origin: 'https://evil.example' } });
+    assert.equal(crossPost.statusCode, 403);
+    await crossPost.body.dump();
+    const still = await request(`${gw.url}/_airgate/userinfo`, { headers: { cookie } });
+    assert.equal(still.statusCode, 200, 'the session survived both attempts');
+    assert.equal(((await still.body.json()) as { user: string }).user, 'carol');
+    // Airflow's own logout path is airgate's logout on an SSO route: both sessions end.
+    const own = await request(`${gw.url}/logout/`, { method: 'POST', headers: { cookie, origin: gw.url } });
+    assert.equal(own.statusCode, 302);
+    const set = [own.headers['set-cookie']].flat().join('\n');
+    assert.match(set, /^airgate_session=; Path=\/; Max-Age=0/m);
+    assert.match(set, /^session=; Path=\/; Max-Age=0/m, "Airflow 2's session cookie is expired too");
+    assert.match(set, /^_token=; Path=\/; Max-Age=0/m, "Airflow 3's token cookie is expired too");
+    await own.body.dump();
+    const after = await request(`${gw.url}/_airgate/userinfo`, { headers: { cookie } });
+    assert.equal(after.statusCode, 401);
+    await after.body.dump();
+  } finally {
+    await context.close();
+  }
+});
+
+test('hostile #15: the back-channel logout endpoint reads at most 64 KB', async () => {
+  const r = await request(`${gw.url}/_airgate/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.alloc(4 * 1024 * 1024, 0x61) }).catch((err: Error) => err);
+  if (r instanceof Error) assert.match(r.message, /EPIPE|ECONNRESET|other side closed|SocketError/i, 'cut off while sending');
+  else {
+    assert.equal(r.statusCode, 413);
+    assert.equal(r.headers['x-airgate-error'], 'AIRGATE_ERR_BODY_TOO_LARGE');
+    await r.body.dump();
+  }
+});
+
+test('hostile #13: with the memory store, a session (and so a logged-out cookie) does not outlive a restart of the gateway', async () => {
+  const { context } = await browserLogin('bob');
+  const cookie = await cookieHeader(context);
+  await context.close();
+  const before = await request(`${gw.url}/_airgate/userinfo`, { headers: { cookie } });
+  assert.equal(before.statusCode, 200);
+  await before.body.dump();
+  await gw.gateway.stop(0);
+  gw = await startGateway(gatewayYaml);
+  const after = await request(`${gw.url}/_airgate/userinfo`, { headers: { cookie } });
+  assert.equal(after.statusCode, 401);
+  assert.match(((await after.body.json()) as { detail: string }).detail, /restarted/);
 });

@@ -58,7 +58,7 @@ routes: [{ path: /, backend: airflow, auth: sso }]
     assert.equal(statuses.filter((s) => s === 429).length, 4, `6 allowed in total, then 429: ${statuses.join(',')}`);
 
     // Logout at B ends the session at A.
-    const out = await request(`${origins[1]}/_airgate/logout`, { headers: { cookie } });
+    const out = await request(`${origins[1]}/_airgate/logout`, { method: 'POST', headers: { cookie } });
     assert.equal(out.statusCode, 302);
     await out.body.dump();
     // The revocation travels through Redis pub/sub; ask A until it has heard (bounded).

@@ -12,7 +12,8 @@ import { rawExchange, statusOf, headerOf } from './helpers/raw.js';
 import { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 import { AirflowState } from '../src/sim/state.js';
 import type { Gateway } from '../src/server/gateway.js';
-import { normalizePath, dagIdOf } from '../src/policy/normalize.js';
+import { normalizePath } from '../src/policy/normalize.js';
+import { dagScope } from '../src/policy/dag-sources.js';
 import { GcraStore } from '../src/policy/rate-limiter.js';
 import { LoginGuard } from '../src/policy/login-guard.js';
 import { waitFor } from './helpers/wait.js';
@@ -87,9 +88,9 @@ test('normalization: unreserved escapes decoded, dot segments and double slashes
   assert.equal(ok('/api/v1/%2e%2e/v1/connections'), '/api/v1/connections');
   assert.equal(ok('/dags/a%20b/grid'), '/dags/a%20b/grid');
   for (const bad of ['/api%2Fv1/connections', '/api/v1\\connections', '/api/v1/%5cconnections', '/../etc/passwd', '/x/%2e%2e/%2e%2e/y', '/bad%zz', '/nul%00']) assert.equal(normalizePath(bad).ok, false, bad);
-  assert.equal(dagIdOf('/api/v2/dags/team_a_etl/dagRuns', ''), 'team_a_etl');
-  assert.equal(dagIdOf('/dags/team_b_report/grid', ''), 'team_b_report');
-  assert.equal(dagIdOf('/graph', '?dag_id=x_1&root='), 'x_1');
+  assert.deepEqual(dagScope('GET', '/api/v2/dags/team_a_etl/dagRuns', ''), { kind: 'ids', ids: ['team_a_etl'] });
+  assert.deepEqual(dagScope('GET', '/dags/team_b_report/grid', ''), { kind: 'ids', ids: ['team_b_report'] });
+  assert.deepEqual(dagScope('GET', '/graph', '?dag_id=x_1&root='), { kind: 'ids', ids: ['x_1'] });
 });
 
 test('ACL bypass suite: encoded, dotted, doubled and mixed-case variants of a denied path never pass', async () => {

@@ -9,17 +9,17 @@ const NEW = 'new-session-key-0123456789abcdef0123456789';
 const soon = () => Math.floor(Date.now() / 1000) + 600;
 
 test('rotating the session key keeps existing sessions: the first key encrypts, all decrypt', async () => {
-  const before = new SealedCookies([OLD]);
+  const before = new SealedCookies([OLD], 'session');
   const cookie = await before.seal({ sid: 's1', sub: 'alice' }, soon());
-  const after = new SealedCookies([NEW, OLD]);
+  const after = new SealedCookies([NEW, OLD], 'session');
   assert.equal((await after.open<{ sub: string }>(cookie))?.sub, 'alice', 'an old cookie still opens');
   const fresh = await after.seal({ sid: 's2', sub: 'bob' }, soon());
-  assert.equal((await new SealedCookies([NEW]).open<{ sub: string }>(fresh))?.sub, 'bob', 'new cookies use the new key');
+  assert.equal((await new SealedCookies([NEW], 'session').open<{ sub: string }>(fresh))?.sub, 'bob', 'new cookies use the new key');
   assert.equal(await before.open(fresh), undefined, 'an instance without the new key cannot read them');
 });
 
 test('tampered, expired and foreign-key cookies are rejected', async () => {
-  const ring = new SealedCookies([NEW]);
+  const ring = new SealedCookies([NEW], 'session');
   const cookie = await ring.seal({ sid: 's1', sub: 'alice' }, soon());
   const parts = cookie.split('.');
   const flip = (s: string) => (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
@@ -29,7 +29,7 @@ test('tampered, expired and foreign-key cookies are rejected', async () => {
   }
   const expired = await ring.seal({ sid: 's1' }, Math.floor(Date.now() / 1000) - 60);
   assert.equal(await ring.open(expired), undefined, 'expired');
-  const foreign = await new SealedCookies(['someone-elses-key-0123456789abcdef0123']).seal({ sid: 'x' }, soon());
+  const foreign = await new SealedCookies(['someone-elses-key-0123456789abcdef0123'], 'session').seal({ sid: 'x' }, soon());
   assert.equal(await ring.open(foreign), undefined, 'foreign key');
   assert.equal(await ring.open('garbage'), undefined);
   assert.equal(await ring.open('x'.repeat(5000)), undefined, 'oversized');

@@ -16,12 +16,12 @@ header .muted{color:#9ca3af}main{padding:1rem 1.2rem;display:grid;grid-template-
 table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.35rem .4rem;border-bottom:1px solid var(--line)}td{white-space:nowrap}.card[data-backend]{overflow-x:auto}
 th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:999px;font-size:12px;font-weight:600;color:#fff}
-.s-up{background:var(--up)}.s-degraded,.s-drain,.s-ejected{background:var(--warn)}.s-down{background:var(--down)}.s-maint{background:var(--off)}
+.s-up{background:var(--up)}.s-degraded,.s-drain,.s-ejected,.s-retiring{background:var(--warn)}.s-down{background:var(--down)}.s-maint{background:var(--off)}
 .alert{background:#fef2f2;color:var(--down);border:1px solid #fecaca;border-radius:6px;padding:.2rem .5rem;font-size:12px;font-weight:600}
 button{font:inherit;font-size:12px;padding:.15rem .5rem;border:1px solid var(--line);border-radius:4px;background:#fff;cursor:pointer}button:hover{background:#eef2ff}
 svg{vertical-align:middle}.num{font-variant-numeric:tabular-nums;text-align:right}ul{list-style:none;margin:0;padding:0}
 li{padding:.3rem 0;border-bottom:1px solid var(--line);font-size:13px}li time{color:var(--muted);font-size:12px;display:block}
-#error{color:var(--down)}
+#error{color:var(--down)}p.muted{color:var(--muted);margin:0 0 .4rem;font-size:12px}
 </style></head><body>
 <header><h1>airgate</h1><span class="muted" id="updated">connecting…</span><span id="error"></span></header>
 <main><section id="backends"></section><aside class="card"><h2>Recent events</h2><ul id="events"></ul></aside></main>
@@ -56,7 +56,7 @@ function render(status) {
     const rows = b.servers.map((s) => {
       const r = rates(s.id, s);
       const last = r.req.length ? r.req[r.req.length - 1] : 0;
-      return '<tr data-server="' + esc(s.name) + '"><td><b>' + esc(s.name) + '</b><br><small>' + esc(s.url) + '</small></td>' +
+      return '<tr data-server="' + esc(s.name) + '"><td><b>' + esc(s.name) + '</b><br><small>' + esc(s.url) + (s.source === 'dns' ? ' · dns' : '') + '</small></td>' +
         '<td><span class="badge s-' + esc(s.status) + '" data-role="state">' + esc(s.status) + '</span></td>' +
         '<td class="num">' + s.weight + '</td><td class="num">' + s.inflight + '</td>' +
         '<td>' + spark(r.req.length ? r.req : [0], '#2563eb') + ' <span class="num">' + last.toFixed(1) + '/s</span></td>' +
@@ -67,6 +67,8 @@ function render(status) {
     return '<div class="card" data-backend="' + esc(b.name) + '"><h2>' + esc(b.name) + ' <small class="muted">' + esc(b.balance) + (b.queued ? ' · ' + b.queued + ' queued' : '') + '</small>' +
       (b.clusterDegraded ? '<span class="alert">cluster degraded: ' + esc(b.clusterDegraded) + '</span>' : '') +
       (b.secretKeyDrift ? '<span class="alert">secret_key drift suspected</span>' : '') + '</h2>' +
+      (b.discovery ? '<p class="muted" data-role="discovery">DNS ' + esc(b.discovery.type) + ' ' + esc(b.discovery.dns) + ' · ' + b.discovery.servers + ' found · ' + b.discovery.lookups + ' lookups, ' + (b.discovery.failures + b.discovery.empty) + ' failed' +
+        (b.discovery.lastError ? ' · <span class="alert">keeping last known servers: ' + esc(b.discovery.lastError) + '</span>' : '') + '</p>' : '') +
       '<table><thead><tr><th>server</th><th>state</th><th class="num">weight</th><th class="num">in flight</th><th>requests</th><th>errors</th><th class="num">EWMA ms</th><th class="num">p99 ms</th><th></th></tr></thead><tbody>' + rows + '</tbody></table></div>';
   }).join('');
   document.getElementById('events').innerHTML = status.events.map((e) => '<li><time>' + esc(new Date(e.time).toLocaleTimeString()) + ' · ' + esc(e.kind) + '</time>' + esc(e.message) + '</li>').join('') || '<li>nothing yet</li>';

@@ -3,12 +3,15 @@ import type { UpstreamServer } from '../upstream/server.js';
 import type { Observer } from '../observability/observer.js';
 import type { GatewayEvent } from '../observability/events.js';
 import { PeakEwmaBalancer } from '../upstream/balancer/peak-ewma.js';
+import type { DiscoveryStats } from '../upstream/discovery/dns-discovery.js';
 
 export interface ServerStatus {
   name: string;
   id: string;
   url: string;
   status: string;
+  /** `config` for a fixed server, `dns` for one discovery found. */
+  source: 'config' | 'dns';
   health: string;
   admin: string;
   weight: number;
@@ -31,16 +34,19 @@ export interface BackendStatus {
   clusterDegraded: string | null;
   queued: number;
   secretKeyDrift: boolean;
+  /** DNS discovery's lookups, failures and last answer, when the backend has discovery. */
+  discovery: DiscoveryStats | null;
   servers: ServerStatus[];
 }
 
-export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null = null): ServerStatus {
+export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null = null, source: 'config' | 'dns' = 'config'): ServerStatus {
   const p99 = s.p99();
   return {
     name: s.name,
     id: s.id,
     url: s.url.origin,
     status: s.status(now),
+    source,
     health: s.health,
     admin: s.admin,
     weight: s.weight,
@@ -68,7 +74,8 @@ export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; 
         clusterDegraded: rt.clusterDegraded(b.name) ?? null,
         queued: b.queue.length,
         secretKeyDrift: observer.drift.backends.has(b.name),
-        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null)),
+        discovery: b.discovery ? { ...b.discovery } : null,
+        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null, b.discovered.has(s.name) ? 'dns' : 'config')),
       };
     }),
     events: observer.events.items.slice(0, 30),

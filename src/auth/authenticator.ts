@@ -17,6 +17,11 @@ type Auth = NonNullable<AirgateConfig['auth']>;
 export const LOGIN_COOKIE = 'airgate_login';
 const LOGIN_TTL_S = 600;
 
+/** A new id for every start of the gateway; the primary of `workers: N` gives its workers its own (AIRGATE_BOOT_ID). */
+export function newBootId(): string {
+  return process.env.AIRGATE_BOOT_ID ?? randomBytes(9).toString('base64url');
+}
+
 interface SessionClaims extends Record<string, unknown> {
   sid: string;
   sub: string;
@@ -27,7 +32,37 @@ interface SessionClaims extends Record<string, unknown> {
   idp_sid?: string;
   /** Last activity, seconds; the idle timeout counts from here. */
   seen: number;
+  /** The gateway start that issued it (memory store: sessions end with the process that knows them). */
+  boot?: string;
   exp?: number;
+}
+
+/** A session has every field a session has, with its type; anything else sealed with a session key is refused. */
+function isSession(c: Record<string, unknown>): c is SessionClaims {
+  return (
+    typeof c.sid === 'string' &&
+    typeof c.sub === 'string' &&
+    typeof c.user === 'string' &&
+    typeof c.role === 'string' &&
+    typeof c.seen === 'number' &&
+    typeof c.exp === 'number' &&
+    Array.isArray(c.groups) &&
+    c.groups.every((g) => typeof g === 'string') &&
+    (c.email === undefined || typeof c.email === 'string') &&
+    (c.idp_sid === undefined || typeof c.idp_sid === 'string') &&
+    (c.boot === undefined || typeof c.boot === 'string')
+  );
+}
+
+interface LoginState extends Record<string, unknown> {
+  s: string;
+  n: string;
+  v: string;
+  r: string;
+}
+
+function isLoginState(c: Record<string, unknown>): c is LoginState {
+  return typeof c.s === 'string' && typeof c.n === 'string' && typeof c.v === 'string' && typeof c.r === 'string';
 }
 
 export type AuthOutcome = { identity: Identity; setCookie?: string } | { identity: undefined; reason: string };
@@ -45,26 +80,32 @@ export class Authenticator {
   readonly bearer: BearerVerifier;
   readonly store: SessionStore;
   private readonly sealed: SealedCookies | undefined;
+  private readonly sealedLogin: SealedCookies | undefined;
+  /** Memory store without forget_on_restart: false — a session from an earlier start of the gateway is refused. */
+  private readonly boot: string | undefined;
   private readonly logger: Logger;
   private readonly cookiePrefix: string;
   /** Opened session cookies, so a busy session costs a map lookup, not a decryption per request. */
   private readonly opened = new Map<string, SessionClaims>();
 
-  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: SessionStore) {
+  private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: SessionStore, bootId: string) {
     this.cfg = cfg;
     this.signer = signer;
     this.logger = logger;
     this.store = store;
     this.oidc = cfg.oidc ? new OidcClient(cfg.oidc) : undefined;
     this.bearer = new BearerVerifier(cfg);
-    this.sealed = cfg.session ? new SealedCookies(cfg.session.keys) : undefined;
+    this.sealed = cfg.session ? new SealedCookies(cfg.session.keys, 'session') : undefined;
+    this.sealedLogin = cfg.session ? new SealedCookies(cfg.session.keys, 'login') : undefined;
+    this.boot = store instanceof MemorySessionStore && cfg.session?.forget_on_restart !== false ? bootId : undefined;
     this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
   }
 
-  static async create(cfg: Auth, logger: Logger, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
+  /** `bootId`: this start of the gateway (sessions of the memory store do not outlive it). */
+  static async create(cfg: Auth, logger: Logger, bootId: string, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
     const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create(cfg.assertion.keys, cfg.assertion.ttl, cfg.assertion.issuer);
     const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
-    const a = new Authenticator(cfg, signer, logger, store);
+    const a = new Authenticator(cfg, signer, logger, store, bootId);
     if (a.oidc) await a.oidc.discover();
     if (cfg.assertion.keys.length === 0 && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;
@@ -75,7 +116,7 @@ export class Authenticator {
   }
 
   /** Bearer JWT first (machine access), then the session cookie (browsers). */
-  async authenticate(req: IncomingMessage, allowSession: boolean): Promise<AuthOutcome> {
+  async authenticate(req: IncomingMessage, allowSession: boolean, secure: boolean): Promise<AuthOutcome> {
     const authz = rawHeader(req, 'authorization');
     if (authz?.startsWith('Bearer ')) {
       const r = await this.bearer.verify(authz.slice(7).trim());
@@ -92,8 +133,10 @@ export class Authenticator {
       s = undefined;
     }
     if (!s) {
-      s = await this.sealed.open<SessionClaims>(token);
-      if (!s) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
+      const opened = await this.sealed.open<Record<string, unknown>>(token);
+      if (!opened || !isSession(opened)) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
+      if (this.boot !== undefined && opened.boot !== this.boot) return { identity: undefined, reason: 'the gateway restarted since this session began' };
+      s = opened;
       if (this.opened.size >= 10_000) this.opened.clear();
       this.opened.set(token, s);
     }
@@ -103,7 +146,7 @@ export class Authenticator {
     await this.refreshIfDue(s.sid);
     const identity: Identity = { sub: s.sub, user: s.user, email: s.email, groups: s.groups, role: s.role, method: 'oidc', sid: s.sid, idpSid: s.idp_sid };
     // Keep the idle clock running: re-seal when a quarter of the idle time has passed.
-    if (nowS - s.seen > idleS / 4) return { identity, setCookie: await this.sessionCookie({ ...s, seen: nowS }, s.exp ?? nowS, req) };
+    if (nowS - s.seen > idleS / 4) return { identity, setCookie: await this.sessionCookie({ ...s, seen: nowS }, s.exp ?? nowS, secure) };
     return { identity };
   }
 
@@ -127,24 +170,24 @@ export class Authenticator {
     await t.refreshing;
   }
 
-  private async sessionCookie(claims: SessionClaims, expS: number, req: IncomingMessage): Promise<string> {
+  private async sessionCookie(claims: SessionClaims, expS: number, secure: boolean): Promise<string> {
     const { exp: _exp, iat: _iat, ...rest } = claims as SessionClaims & { iat?: number };
     const value = await this.sealed!.seal(rest, expS);
-    return `${this.sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, expS - Math.floor(Date.now() / 1000))}${isSecure(req) ? '; Secure' : ''}`;
+    return `${this.sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, expS - Math.floor(Date.now() / 1000))}${secure ? '; Secure' : ''}`;
   }
 
   /** The login redirect for a browser: the IdP URL, with the round-trip secrets sealed in a short cookie. */
-  async loginRedirect(req: IncomingMessage, origin: string, returnTo: string): Promise<{ location: string; setCookie: string }> {
+  async loginRedirect(origin: string, returnTo: string, secure: boolean): Promise<{ location: string; setCookie: string }> {
     const started = await this.oidc!.begin(`${origin}/_airgate/callback`);
-    const sealedState = await this.sealed!.seal({ s: started.state, n: started.nonce, v: started.verifier, r: returnTo }, Math.floor(Date.now() / 1000) + LOGIN_TTL_S);
-    return { location: started.url, setCookie: `${LOGIN_COOKIE}=${sealedState}; Path=/_airgate/callback; HttpOnly; SameSite=Lax; Max-Age=${LOGIN_TTL_S}${isSecure(req) ? '; Secure' : ''}` };
+    const sealedState = await this.sealedLogin!.seal({ s: started.state, n: started.nonce, v: started.verifier, r: returnTo }, Math.floor(Date.now() / 1000) + LOGIN_TTL_S);
+    return { location: started.url, setCookie: `${LOGIN_COOKIE}=${sealedState}; Path=/_airgate/callback; HttpOnly; SameSite=Lax; Max-Age=${LOGIN_TTL_S}${secure ? '; Secure' : ''}` };
   }
 
   /** The OIDC callback: exchange the code, build the session, go back where the user started (same origin only). */
-  async callback(req: IncomingMessage, origin: string, target: string): Promise<{ location: string; cookies: string[] } | { error: string }> {
+  async callback(req: IncomingMessage, origin: string, target: string, secure: boolean): Promise<{ location: string; cookies: string[] } | { error: string }> {
     const cookies = rawHeader(req, 'cookie');
-    const login = await this.sealed!.open<{ s: string; n: string; v: string; r: string }>(cookies ? cookieValue(cookies, `${LOGIN_COOKIE}=`) : undefined);
-    if (!login) return { error: 'the login took too long or its cookie is missing; please start again' };
+    const login = await this.sealedLogin!.open<Record<string, unknown>>(cookies ? cookieValue(cookies, `${LOGIN_COOKIE}=`) : undefined);
+    if (!login || !isLoginState(login)) return { error: 'the login took too long or its cookie is missing; please start again' };
     let tokens;
     try {
       tokens = await this.oidc!.finish(new URL(target, origin), { state: login.s, nonce: login.n, verifier: login.v });
@@ -160,11 +203,11 @@ export class Authenticator {
     const idpSid = typeof claims.sid === 'string' ? claims.sid : undefined;
     await this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined }, this.cfg.session!.max_age);
     const nowS = Math.floor(Date.now() / 1000);
-    const session: SessionClaims = { sid, sub: String(claims.sub), user, email, groups, role: mapRole(this.cfg.roles, this.cfg.default_role, { user, email, groups, claims }), idp_sid: idpSid, seen: nowS };
+    const session: SessionClaims = { sid, sub: String(claims.sub), user, email, groups, role: mapRole(this.cfg.roles, this.cfg.default_role, { user, email, groups, claims }), idp_sid: idpSid, seen: nowS, ...(this.boot ? { boot: this.boot } : {}) };
     this.logger.info({ user, role: session.role, groups }, 'user logged in');
     return {
       location: sameOriginPath(login.r),
-      cookies: [await this.sessionCookie(session, nowS + Math.floor(this.cfg.session!.max_age / 1000), req), `${LOGIN_COOKIE}=; Path=/_airgate/callback; Max-Age=0`],
+      cookies: [await this.sessionCookie(session, nowS + Math.floor(this.cfg.session!.max_age / 1000), secure), `${LOGIN_COOKIE}=; Path=/_airgate/callback; Max-Age=0`],
     };
   }
 
@@ -188,10 +231,6 @@ export class Authenticator {
     this.logger.info({ idpSid: sid, sub, sessions: n }, 'back-channel logout');
     return n;
   }
-}
-
-function isSecure(req: IncomingMessage): boolean {
-  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** Only a path on this origin: anything else (scheme, `//host`, backslashes) becomes `/`. */

@@ -1,32 +1,43 @@
 import { createHash } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt, type JWTPayload } from 'jose';
 
+/** What a sealed cookie is for; each purpose has its own keys, so one cannot stand in for another. */
+export type SealPurpose = 'session' | 'login';
+
 /**
  * Encrypted, authenticated cookies (JWE, dir + A256GCM) with a key ring: the first key
  * encrypts, every key decrypts (the `kid` says which), so keys rotate without logging anyone
- * out. A tampered, expired or foreign-key cookie does not open.
+ * out. Keys are derived per purpose (`session`, `login`) and the purpose is in the protected
+ * header, so a login cookie never opens as a session. A tampered, expired, foreign-key or
+ * other-purpose cookie does not open.
  */
 export class SealedCookies {
   private readonly keys: { kid: string; key: Uint8Array }[];
+  private readonly purpose: SealPurpose;
 
-  constructor(secrets: readonly string[]) {
-    this.keys = secrets.map((s) => ({ kid: createHash('sha256').update(`kid:${s}`).digest('base64url').slice(0, 12), key: createHash('sha256').update(`airgate-session:${s}`).digest() }));
+  constructor(secrets: readonly string[], purpose: SealPurpose) {
+    this.purpose = purpose;
+    this.keys = secrets.map((s) => ({
+      kid: createHash('sha256').update(`kid:${purpose}:${s}`).digest('base64url').slice(0, 12),
+      key: createHash('sha256').update(`airgate-${purpose}:${s}`).digest(),
+    }));
   }
 
   seal(payload: JWTPayload, expiresAtSec: number): Promise<string> {
     const { kid, key } = this.keys[0]!;
-    return new EncryptJWT(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid }).setIssuedAt().setExpirationTime(expiresAtSec).encrypt(key);
+    return new EncryptJWT(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, pur: this.purpose }).setIssuedAt().setExpirationTime(expiresAtSec).encrypt(key);
   }
 
   async open<T extends JWTPayload>(token: string | undefined): Promise<T | undefined> {
     if (!token || token.length > 4096) return undefined;
-    let kid: string | undefined;
+    let header: { kid?: unknown; pur?: unknown };
     try {
-      kid = (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid?: string }).kid;
+      header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid?: unknown; pur?: unknown };
     } catch {
       return undefined;
     }
-    const entry = this.keys.find((k) => k.kid === kid);
+    if (!header || header.pur !== this.purpose) return undefined;
+    const entry = this.keys.find((k) => k.kid === header.kid);
     if (!entry) return undefined;
     try {
       const { payload } = await jwtDecrypt(token, entry.key, { clockTolerance: 5 });

@@ -28,15 +28,43 @@ export interface SessionStore {
  * cookie is still valid.
  */
 export class MemorySessionStore implements SessionStore {
-  private readonly sessions = new Map<string, SessionTokens>();
+  private readonly sessions = new Map<string, { tokens: SessionTokens; until: number }>();
   private readonly revoked = new Map<string, number>();
+  private readonly maxEntries: number;
 
-  async get(sid: string): Promise<SessionTokens | undefined> {
-    return this.sessions.get(sid);
+  /** `maxEntries`: sessions and revocations kept at most each; the oldest go first (a login flood cannot grow memory without limit). */
+  constructor(maxEntries = 100_000) {
+    this.maxEntries = maxEntries;
   }
 
-  async set(sid: string, tokens: SessionTokens): Promise<void> {
-    this.sessions.set(sid, tokens);
+  async get(sid: string): Promise<SessionTokens | undefined> {
+    const e = this.sessions.get(sid);
+    if (e && e.until < Date.now()) {
+      this.sessions.delete(sid);
+      return undefined;
+    }
+    return e?.tokens;
+  }
+
+  async set(sid: string, tokens: SessionTokens, ttlMs: number): Promise<void> {
+    if (this.sessions.size >= this.maxEntries) this.evict(this.sessions);
+    this.sessions.set(sid, { tokens, until: Date.now() + ttlMs });
+  }
+
+  /** Drop expired entries, then the oldest tenth if still full (Maps iterate in insertion order). */
+  private evict(map: Map<string, unknown>): void {
+    const now = Date.now();
+    for (const [k, v] of map) if ((typeof v === 'number' ? v : (v as { until: number }).until) < now) map.delete(k);
+    if (map.size < this.maxEntries) return;
+    let drop = Math.ceil(this.maxEntries / 10);
+    for (const k of map.keys()) {
+      if (drop-- <= 0) break;
+      map.delete(k);
+    }
+  }
+
+  get size(): { sessions: number; revoked: number } {
+    return { sessions: this.sessions.size, revoked: this.revoked.size };
   }
 
   close(): void {}
@@ -48,9 +76,9 @@ export class MemorySessionStore implements SessionStore {
   /** End sessions by airgate session id, IdP session id or subject; returns how many. */
   async revoke(match: { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined }, maxAgeMs: number): Promise<number> {
     const now = Date.now();
-    for (const [k, until] of this.revoked) if (until < now) this.revoked.delete(k);
+    if (this.revoked.size >= this.maxEntries) this.evict(this.revoked);
     let n = 0;
-    for (const [sid, s] of this.sessions) {
+    for (const [sid, { tokens: s }] of this.sessions) {
       if (sid === match.sid || (match.idpSid !== undefined && s.idpSid === match.idpSid) || (match.sub !== undefined && match.idpSid === undefined && s.sub === match.sub)) {
         this.sessions.delete(sid);
         this.revoked.set(sid, now + maxAgeMs);

@@ -17,6 +17,8 @@ export function checkCommand(opts: { config: string }): void {
         ? `    health: ${b.airflow === 'none' ? 'generic HTTP' : `Airflow ${b.airflow}`} ${healthPath(b)} every ${formatDuration(h.interval)}, timeout ${formatDuration(h.timeout)}, rise ${h.rise}, fall ${h.fall}`
         : '    health: checks off',
     );
+    const d = b.discovery;
+    if (d) out.push(`    discovery: DNS ${d.type} ${d.dns}${d.port ? ` port ${d.port}` : ''} via ${d.resolvers?.join(', ') ?? 'the system resolvers'}, every ${formatDuration(d.min_interval)}–${formatDuration(d.interval)} (TTL), at most ${d.max_servers} servers`);
     for (const s of b.servers) out.push(`    ${s.name}  ${s.url.origin}  weight ${s.weight}${s.max_connections ? `, max ${s.max_connections} in flight` : ''}${s.tier || s.backup ? `, tier ${s.tier ?? 2}` : ''}`);
   }
   out.push('routes (in file order; a host match comes first, then the longest matching prefix):');

@@ -9,6 +9,7 @@ import { Runtime } from '../server/runtime.js';
 import { AggregatorRegistry } from 'prom-client';
 import { GcraStore } from '../policy/rate-limiter.js';
 import type { AdminChange, HealthSnapshot } from '../server/gateway.js';
+import { DiscoveryManager } from '../upstream/discovery/manager.js';
 
 export type WorkerMessage =
   | { type: 'ready' }
@@ -26,9 +27,9 @@ export type PrimaryMessage =
   | { type: 'metrics'; id: number; kind: 'metrics' | 'status' }
   | { type: 'collected'; id: number; text: string };
 
-/** Health as a runtime's checkers see it. */
-function snapshot(rt: Runtime): HealthSnapshot {
-  const h: HealthSnapshot = { servers: {}, clusterDegraded: {} };
+/** Health as a runtime's checkers see it, and the servers discovery found. */
+function snapshot(rt: Runtime, discovery?: DiscoveryManager): HealthSnapshot {
+  const h: HealthSnapshot = { servers: {}, clusterDegraded: {}, discovery: discovery?.snapshot() };
   for (const b of rt.backends.values()) {
     for (const s of b.servers) h.servers[s.id] = s.health;
     h.clusterDegraded[b.name] = rt.clusterDegraded(b.name) ?? null;
@@ -59,7 +60,8 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
   const slots = new Map<number, Worker>();
 
   const fork = (slot: number): Worker => {
-    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot) });
+    // A worker starts with the servers discovery knows now (it opens its listeners before its first message).
+    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot), AIRGATE_INITIAL_HEALTH: JSON.stringify(snapshot(health, discovery)) });
     slots.set(slot, w);
     w.on('exit', (code, signal) => {
       if (slots.get(slot) !== w) return;
@@ -83,10 +85,14 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
 
   // Health checks run here, once per machine; every change reaches the workers within 250 ms.
   let health = new Runtime(cfg, logger);
+  // DNS discovery runs here too, once per machine; workers get the lists with the health.
+  const discovery = new DiscoveryManager(() => health.backends, logger, (backend, plan) => logger.info({ backend, added: plan.add.map((s) => s.name), retiring: plan.retire }, `discovery: ${backend} changed`));
+  discovery.configure(cfg);
+  await discovery.start();
   health.startHealthChecks();
   let last = '';
   const broadcast = (force = false) => {
-    const h = snapshot(health);
+    const h = snapshot(health, discovery);
     const text = JSON.stringify(h);
     if (!force && text === last) return;
     last = text;
@@ -119,7 +125,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
         else p.done(JSON.stringify(mergeStatus(p.parts as MachineStatus[])));
       }
     }
-    if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health) } satisfies PrimaryMessage);
+    if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health, discovery) } satisfies PrimaryMessage);
     if (m?.type === 'admin') for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'admin', change: m.change } satisfies PrimaryMessage);
   });
 
@@ -139,10 +145,12 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
         reloading = false;
         return;
       }
-      const next = new Runtime(loadConfigFile(configFile), logger, {}, health);
+      const nextCfg = loadConfigFile(configFile);
+      const next = new Runtime(nextCfg, logger, {}, health);
       next.startHealthChecks();
       void health.retire();
       health = next;
+      discovery.configure(nextCfg);
       for (const [slot, w] of [...slots]) {
         w.send({ type: 'reload' } satisfies PrimaryMessage);
         const r = await whenMessage(w, 'reloaded');
@@ -156,6 +164,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     stopping = true;
     logger.info('airgate stopping workers');
     clearInterval(ticker);
+    discovery.stop();
     void health.destroy();
     const all = [...slots.values()];
     for (const w of all) w.send({ type: 'stop' } satisfies PrimaryMessage);
@@ -206,7 +215,7 @@ export class PrimaryCounter {
 
 type MachineStatus = ReturnType<typeof import('../admin/status.js').runtimeStatus>;
 
-/** The machine's status from every worker's: counters added up, the rest (states, events) from the first. */
+/** The machine's status from every worker's: counters added up (servers matched by id: discovery may have changed a list), the rest (states, events) from the first. */
 export function mergeStatus(parts: MachineStatus[]): MachineStatus {
   const [first, ...rest] = parts;
   const out = JSON.parse(JSON.stringify(first)) as MachineStatus;
@@ -216,8 +225,8 @@ export function mergeStatus(parts: MachineStatus[]): MachineStatus {
       if (!ob) return;
       ob.queued += b.queued;
       ob.secretKeyDrift ||= b.secretKeyDrift;
-      b.servers.forEach((s, j) => {
-        const os = ob.servers[j];
+      b.servers.forEach((s) => {
+        const os = ob.servers.find((x) => x.id === s.id);
         if (!os) return;
         os.inflight += s.inflight;
         os.served += s.served;

@@ -1,55 +1,20 @@
 import { createServer } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfigText } from '../config/load.js';
 import { Gateway } from '../server/gateway.js';
-import { SimulatedAirflow } from '../sim/airflow-sim.js';
-import { AirflowState } from '../sim/state.js';
-import { DEMO_USERS, DevIdp } from '../sim/dev-idp.js';
+import { createLogger } from '../observability/logger.js';
 import { stopOnSignals } from './serve.js';
+import { demoConfigYaml } from './demo-config.js';
+import { cliCommand, demoBanner } from './demo-banner.js';
 
 export interface DemoOptions {
   port: string;
   host: string;
   airflow: string;
   simPorts?: string;
-}
-
-/** The YAML the demo runs: the same loader and schema as `airgate serve`. */
-export function demoConfigYaml(host: string, port: number, sims: readonly SimulatedAirflow[], issuer: string, sessionKey: string): string {
-  return `listeners:
-  - name: public
-    address: ${host.includes(':') ? `[${host}]` : host}:${port}
-auth:
-  oidc:
-    issuer: ${issuer}
-    client_id: airgate-demo
-    client_secret: airgate-demo-secret
-    allow_insecure_issuer: true   # the development IdP speaks plain HTTP on loopback
-    scopes: [openid, profile, email, groups]
-  session: { keys: ["${sessionKey}"] }
-  roles:
-    - { role: Admin, groups: [airflow-admins] }
-    - { role: Op, groups: [airflow-ops] }
-  default_role: Viewer
-backends:
-  airflow:
-    servers:
-${sims.map((s) => `      - { name: ${s.name}, url: ${s.url} }`).join('\n')}
-routes:
-  - path: /
-    backend: airflow
-    auth: sso                 # browsers log in at the development IdP
-  - path: /api
-    backend: airflow
-    auth: passthrough         # Airflow's own basic auth, for curl
-    timeouts: { response_headers: 180s }
-  - { path: /health, backend: airflow, auth: none }
-  - { path: /api/v2/monitor/health, backend: airflow, auth: none }
-logging:
-  level: info
-shutdown:
-  grace: 5s
-`;
 }
 
 async function portFree(host: string, port: number): Promise<boolean> {
@@ -63,40 +28,109 @@ async function portFree(host: string, port: number): Promise<boolean> {
 async function pickPort(host: string, wanted: number): Promise<number> {
   if (wanted > 0 && (await portFree(host, wanted))) return wanted;
   const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, host, () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, host, () => resolve());
+  });
   const port = (s.address() as { port: number }).port;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
 }
 
+/**
+ * oidc-provider prints its development-mode notices with console.warn / console.info, in colour on
+ * a TTY (node_modules/oidc-provider/lib/helpers/attention.js: "oidc-provider WARNING: …"): the
+ * runtime check at import, the in-memory adapter, the development keys, devInteractions. No option
+ * turns them off. In the demo process, whose banner already says the IdP is a development one,
+ * they are dropped; everything else reaches the console unchanged.
+ */
+function hideDevIdpNotices(): void {
+  const notice = /^\S{0,8}oidc-provider (?:WARNING|NOTICE): /; // \S{0,8}: an optional ANSI colour prefix
+  for (const level of ['warn', 'info'] as const) {
+    const original = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      if (!(typeof args[0] === 'string' && notice.test(args[0]))) original(...args);
+    };
+  }
+}
+
+/** The simulator and the development IdP are not in the published package: load them on demand, or explain. */
+async function loadDemoCluster(): Promise<typeof import('../sim/demo-cluster.js')> {
+  try {
+    return await import('../sim/demo-cluster.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    process.stderr.write(
+      'airgate demo needs the simulated Airflow and the development IdP (the oidc-provider package),\n' +
+        'which the installed airgate package does not include: it ships only the gateway.\n' +
+        `(${String((err as Error).message).split('\n')[0]})\n` +
+        'Run the demo from a checkout of the airgate sources, where `npm install` also installs the\n' +
+        'development dependencies:\n\n' +
+        '  npm install && npm start\n',
+    );
+    process.exit(1);
+  }
+}
+
+/** Holds the gateway's log lines until the banner is out, so the banner is the first thing a user reads. */
+class HeldLog {
+  private held: string[] | undefined = [];
+  write(line: string): void {
+    if (this.held) this.held.push(line);
+    else process.stdout.write(line);
+  }
+  release(): void {
+    const lines = this.held ?? [];
+    this.held = undefined;
+    process.stdout.write(lines.join(''));
+  }
+}
+
 /** `airgate demo`: three simulated Airflow nodes, a development IdP, and the gateway in front. */
 export async function demoCommand(opts: DemoOptions): Promise<void> {
+  if (opts.airflow !== '2' && opts.airflow !== '3') {
+    process.stderr.write(`airgate demo: --airflow must be 2 or 3, found "${opts.airflow}"\n`);
+    process.exit(1);
+  }
   const airflow = opts.airflow === '3' ? 3 : 2;
-  const simPorts = opts.simPorts ? opts.simPorts.split(',').map(Number) : [0, 0, 0];
-  const state = new AirflowState();
-  const sims = await Promise.all(simPorts.map((port, i) => new SimulatedAirflow({ name: `web-${i + 1}`, airflow, state, port, remoteUserHeader: 'X-Auth-User' }).start()));
-  const port = await pickPort(opts.host, Number(opts.port));
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const url = `http://${host}:${port}`;
+  hideDevIdpNotices();
+  const { startDemoCluster } = await loadDemoCluster();
+  const port = await pickPort(opts.host, Number(opts.port)).catch((err: Error) => {
+    process.stderr.write(`airgate demo: cannot listen on ${opts.host}: ${err.message}\n`);
+    return process.exit(1);
+  });
+  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   // Register the gateway both as the printed address and as localhost, whichever the browser uses.
   const origins = [...new Set([url, `http://localhost:${port}`, `http://127.0.0.1:${port}`])];
-  const idp = await new DevIdp().start([{ clientId: 'airgate-demo', clientSecret: 'airgate-demo-secret', redirectUris: origins.map((o) => `${o}/_airgate/callback`), postLogoutRedirectUris: origins.map((o) => `${o}/`), backchannelLogoutUri: `${url}/_airgate/backchannel-logout` }]);
-  const gateway = new Gateway(loadConfigText(demoConfigYaml(opts.host, port, sims, idp.issuer, randomBytes(32).toString('base64url')), '<demo>'));
-  await gateway.start();
-  process.stdout.write(
-    `\nairgate demo is running: ${url}/\n` +
-      `  Airflow ${airflow} simulated on ${sims.map((s) => `${s.name} ${s.url}`).join(', ')}\n` +
-      `  Log in with the development IdP (${idp.issuer}) as ${Object.keys(DEMO_USERS).join(', ')} (any password);\n` +
-      `    alice is Admin, bob is Op, carol is Viewer. Your identity: ${url}/_airgate/userinfo   Log out: ${url}/_airgate/logout\n` +
-      (airflow === 2
-        ? `  API (Airflow's basic auth): curl -u admin:admin ${url}/api/v1/dags\n`
-        : `  API token: curl -X POST -H 'content-type: application/json' -d '{"username":"admin","password":"admin"}' ${url}/auth/token\n`) +
-      `  Health: ${url}${airflow === 2 ? '/health' : '/api/v2/monitor/health'}     Faults: curl -X POST -d '{"hang":true}' ${sims[0]!.url}/_sim/faults\n` +
-      `  Stop with Ctrl-C.\n\n`,
-  );
+  const cluster = await startDemoCluster({
+    airflow,
+    simPorts: opts.simPorts ? opts.simPorts.split(',').map(Number) : [0, 0, 0],
+    gatewayOrigins: origins,
+    backchannelLogoutUri: `${url}/_airgate/backchannel-logout`,
+    clientId: 'airgate-demo',
+    clientSecret: 'airgate-demo-secret',
+  });
+  // A signing key for the identity assertion, read once at start; the file is gone before the banner.
+  const keyDir = mkdtempSync(join(tmpdir(), 'airgate-demo-'));
+  const assertionKeyFile = join(keyDir, 'assertion-key.pem');
+  writeFileSync(assertionKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const adminToken = randomBytes(18).toString('base64url');
+  const yaml = demoConfigYaml({ host: opts.host, port, airflow, servers: cluster.sims, issuer: cluster.issuer, sessionKey: randomBytes(32).toString('base64url'), adminToken, assertionKeyFile });
+  const log = new HeldLog();
+  const gateway = new Gateway(loadConfigText(yaml, '<demo>'), { logger: createLogger('info', log) });
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.release(); // the reason is in the log
+    await cluster.stop();
+    throw err;
+  } finally {
+    rmSync(keyDir, { recursive: true, force: true });
+  }
+  process.stdout.write(demoBanner({ url, airflow, adminUrl: `http://127.0.0.1:${gateway.admin!.port}`, adminToken, sims: cluster.sims, issuer: cluster.issuer, cli: cliCommand() }));
+  log.release();
   stopOnSignals(async () => {
     await gateway.stop();
-    await Promise.all(sims.map((s) => s.stop()));
-    await idp.stop();
+    await cluster.stop();
   });
 }

@@ -1,4 +1,4 @@
-import { Gateway } from '../server/gateway.js';
+import { Gateway, type HealthSnapshot } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
 import { runtimeStatus } from '../admin/status.js';
@@ -62,6 +62,8 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
     machineMetrics: () => ask('metrics'),
     machineStatus: async () => JSON.parse(await ask('status')) as object,
+    discovery: 'remote',
+    initialHealth: process.env.AIRGATE_INITIAL_HEALTH ? (JSON.parse(process.env.AIRGATE_INITIAL_HEALTH) as HealthSnapshot) : undefined,
   });
   await gateway.start();
   process.on('SIGHUP', () => undefined); // the primary orders reloads

@@ -40,6 +40,8 @@ export const authSchema = z
         idle_timeout: duration.default(3_600_000),
         /** Where tokens (refresh, id token) live: in the server's memory, keyed by session id. The cookie always carries only the identity. */
         store: z.enum(['memory']).default('memory'),
+        /** Without Redis (store: memory): sessions end when the gateway restarts, so a logout is never forgotten. false keeps sessions across restarts and instances at the price of forgetting logouts. */
+        forget_on_restart: z.boolean().default(true),
       })
       .optional(),
     /** Issuers whose bearer JWTs are accepted (service accounts, client credentials). */
@@ -51,6 +53,8 @@ export const authSchema = z
           audiences: z.array(z.string()).min(1),
           username_claim: z.string().default('sub'),
           groups_claim: z.string().default('groups'),
+          /** Accepted JWT `typ` header values (lower case); a token without `typ` is accepted unless it carries ID-token claims (nonce, at_hash, c_hash). */
+          token_types: z.array(z.string().transform((t) => t.toLowerCase())).default(['at+jwt', 'application/at+jwt', 'jwt']),
         }),
       )
       .default([]),

@@ -35,6 +35,8 @@ export const policyKeys = {
       /** Path prefixes anyone may reach on any route without authentication or rules (health, static assets). `/_airgate/` is always public. */
       public: z.array(z.string().regex(/^\//)).default(['/health', '/api/v1/health', '/api/v2/monitor/health', '/api/v2/version', '/static/']),
       rules: z.array(z.strictObject({ name: z.string().min(1), effect: z.enum(['allow', 'deny']), match })).default([]),
+      /** Largest form or JSON body read to find DAG ids (POST /clear, /api/v2/backfills, …) and login user names; larger ones answer 413. */
+      body_limit: z.number().int().min(1024).max(16_777_216).default(65_536),
     })
     .prefault({}),
   rate_limits: z

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
 import { healthKeys } from './health-schema.js';
+import { discoverySchema } from './discovery-schema.js';
 import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 import { observabilityKeys } from './observability-schema.js';
 import { authSchema, routeAuth } from './auth-schema.js';
@@ -28,6 +29,12 @@ const listenerSchema = z.strictObject({
       client_header: duration.default(10_000),
       /** Idle time of a client keep-alive connection between requests. */
       keep_alive: duration.default(5_000),
+      /** Longest silence while a client sends a request body (a body that stalls answers 408 or is cut). */
+      client_body_idle: duration.default(30_000),
+      /** Time a TLS client has to complete its handshake (a socket that never sends a ClientHello is closed). */
+      tls_handshake: duration.default(10_000),
+      /** An HTTP/2 connection with no open stream for this long is closed with GOAWAY. */
+      http2_idle: duration.default(120_000),
     })
     .prefault({}),
   max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
@@ -38,6 +45,10 @@ const listenerSchema = z.strictObject({
   redirect_to_https: z.number().int().min(1).max(65_535).optional(),
   /** Expect a PROXY protocol v1/v2 header on every connection (accepted only from trusted_proxies). */
   proxy_protocol: z.boolean().default(false),
+  /** Drop client request headers whose names contain "_" (as nginx does): gunicorn maps X_Auth_User onto X-Auth-User. */
+  drop_underscore_headers: z.boolean().default(true),
+  /** Slowest accepted request body, in bytes per second, measured over each client_body_idle period (0: only the idle limit). */
+  client_body_min_rate: z.number().int().min(0).default(1024),
   ...listenerLimitKeys,
 });
 
@@ -62,7 +73,9 @@ const serverSchema = z.strictObject({
 });
 
 const backendSchema = z.strictObject({
-  servers: z.array(serverSchema).min(1, { message: 'expected at least one server' }),
+  /** Fixed servers; may be left out when `discovery` finds them. */
+  servers: z.array(serverSchema).default([]),
+  discovery: discoverySchema.optional(),
   ...balancingKeys,
   ...healthKeys,
   tls: upstreamTlsSchema.optional(),
@@ -94,6 +107,12 @@ const routeSchema = z.strictObject({
   backend: z.string(),
   preserve_host: z.boolean().default(true),
   auth: routeAuth,
+  /** Forward the client's Authorization header to Airflow even after airgate verified a bearer token with it (off: Airflow sees only the identity airgate hands it). */
+  forward_authorization: z.boolean().default(false),
+  /** Tunnel WebSocket upgrades on this route (they pass authentication, policy and limits first). Other Upgrade protocols are never tunnelled. */
+  websocket: z.boolean().default(true),
+  /** Request bodies up to this size are received whole before a server is chosen, so slow uploads hold no Airflow worker (Airflow's allowed_payload_size is 1 MB). */
+  request_buffer: z.number().int().min(0).max(67_108_864).default(1_048_576),
   ...routePolicyKeys,
   ...routeRetryKeys,
   timeouts: z
@@ -167,6 +186,7 @@ export const configSchema = z
       }
       if (!backend.tls?.cert !== !backend.tls?.key) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'tls'], message: 'a client certificate needs both cert and key' });
       if (backend.balance === 'hash' && !backend.hash) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'balance'], message: 'balance: hash needs a hash: { key: ... } section' });
+      if (backend.servers.length === 0 && !backend.discovery) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers'], message: 'expected at least one server (or a discovery section that finds them)' });
       const names = new Set<string>();
       backend.servers.forEach((s, i) => {
         if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['backends', bname, 'servers', i, 'name'], message: `server name "${s.name}" appears twice in backend "${bname}"` });

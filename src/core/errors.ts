@@ -12,7 +12,10 @@ export const ERRORS = {
   AIRGATE_ERR_LOGIN_LOCKED: { status: 429, title: 'Too Many Requests', detail: 'Too many failed logins; this address or user is locked out for a while.' },
   AIRGATE_ERR_NO_ROUTE: { status: 404, title: 'Not Found', detail: 'No route of this gateway matches the request.' },
   AIRGATE_ERR_CLIENT_TIMEOUT: { status: 408, title: 'Request Timeout', detail: 'The request headers did not arrive in time.' },
+  AIRGATE_ERR_BODY_TIMEOUT: { status: 408, title: 'Request Timeout', detail: 'The request body stopped arriving before it was complete.' },
+  AIRGATE_ERR_BODY_TOO_LARGE: { status: 413, title: 'Content Too Large', detail: 'The request body is larger than this gateway reads for this request.' },
   AIRGATE_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request Header Fields Too Large', detail: 'The request headers are too large.' },
+  AIRGATE_ERR_INTERNAL: { status: 500, title: 'Internal Server Error', detail: 'The gateway failed while handling this request; it keeps serving others.' },
   AIRGATE_ERR_UPSTREAM_CONNECT: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server refused the connection.' },
   AIRGATE_ERR_UPSTREAM_RESET: { status: 502, title: 'Bad Gateway', detail: 'The Airflow server closed the connection before answering.' },
   AIRGATE_ERR_UPSTREAM_TLS: { status: 502, title: 'Bad Gateway', detail: 'The TLS connection to the Airflow server failed (certificate not trusted, name mismatch, or client certificate refused).' },
@@ -24,6 +27,7 @@ export const ERRORS = {
   AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'Connecting to the Airflow server timed out.' },
   AIRGATE_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'The Airflow server did not answer in time.' },
   AIRGATE_ERR_REQUEST_TIMEOUT: { status: 504, title: 'Gateway Timeout', detail: 'The request exceeded the route timeout.' },
+  AIRGATE_ERR_HTTP_VERSION: { status: 505, title: 'HTTP Version Not Supported', detail: 'This listener speaks HTTP/1.0 and HTTP/1.1 (and HTTP/2 through TLS ALPN where enabled).' },
 } as const satisfies Record<string, { status: number; title: string; detail: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

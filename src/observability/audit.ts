@@ -56,6 +56,8 @@ export function refineAudit(audit: NonNullable<RequestRecord['audit']>, body: Bu
   try {
     json = JSON.parse(body.toString('utf8'));
   } catch {
+    // An Airflow 2 UI form (`/clear`, `/dagrun_clear`, `/delete`, `/paused`): the DAG is in the form body.
+    if (audit.resource.dag_id === '') audit.resource.dag_id = new URLSearchParams(body.toString('utf8')).get('dag_id') ?? '';
     return;
   }
   if (!json || typeof json !== 'object') return;

@@ -1,7 +1,7 @@
 /** A recent happening worth showing an operator: health transitions, operator actions, reloads, warnings. */
 export interface GatewayEvent {
   time: string;
-  kind: 'health' | 'admin' | 'reload' | 'cluster' | 'drift' | 'ejection';
+  kind: 'health' | 'admin' | 'reload' | 'cluster' | 'drift' | 'ejection' | 'discovery';
   message: string;
   data?: Record<string, unknown>;
 }

@@ -4,7 +4,7 @@ import type { Runtime } from '../server/runtime.js';
 import type { UpstreamServer } from '../upstream/server.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint'] as const;
+const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint', 'retiring'] as const;
 
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
@@ -75,7 +75,7 @@ export class Metrics {
     new Gauge({
       name: 'airgate_server_state',
       aggregator: 'max',
-      help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint',
+      help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint, retiring (discovery withdrew it)',
       labelNames: ['backend', 'server', 'state'],
       registers: [r],
       collect() {
@@ -182,6 +182,54 @@ export class Metrics {
       registers: [r],
       collect() {
         this.set(runtime().limits.shared?.degraded ? 1 : 0);
+      },
+    });
+    const eachDiscovery = (fn: (backend: string, d: NonNullable<import('../upstream/backend.js').Backend['discovery']>) => void) => {
+      for (const b of runtime().backends.values()) if (b.discovery) fn(b.name, b.discovery);
+    };
+    // Lookups happen once per machine (the primary of `workers: N`): every worker reports the same numbers, hence `max`.
+    new Counter({
+      name: 'airgate_discovery_lookups_total',
+      aggregator: 'max',
+      help: 'DNS discovery lookups, by backend',
+      labelNames: ['backend'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachDiscovery((backend, d) => this.inc({ backend }, d.lookups));
+      },
+    });
+    new Counter({
+      name: 'airgate_discovery_failures_total',
+      aggregator: 'max',
+      help: 'DNS discovery lookups that kept the last known servers, by backend and reason (error: the resolver failed; empty: the answer held no address)',
+      labelNames: ['backend', 'reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        eachDiscovery((backend, d) => {
+          this.inc({ backend, reason: 'error' }, d.failures);
+          this.inc({ backend, reason: 'empty' }, d.empty);
+        });
+      },
+    });
+    new Gauge({
+      name: 'airgate_discovery_servers',
+      aggregator: 'max',
+      help: 'Servers discovery placed in the backend, by state (active: found by the last usable answer; retiring: withdrawn, draining)',
+      labelNames: ['backend', 'state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const b of runtime().backends.values()) {
+          if (!b.discovery) continue;
+          let active = 0;
+          let retiring = 0;
+          for (const name of b.discovered.keys()) if (b.server(name)?.retiring) retiring++;
+          else active++;
+          this.set({ backend: b.name, state: 'active' }, active);
+          this.set({ backend: b.name, state: 'retiring' }, retiring);
+        }
       },
     });
     new Counter({

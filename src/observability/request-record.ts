@@ -11,7 +11,8 @@ export class RequestRecord {
   readonly id: string;
   readonly method: string;
   readonly path: string;
-  readonly client: string;
+  /** The real client, once the pipeline has read X-Forwarded-For (the peer until then). */
+  client: string;
   readonly listener: string;
   route = '';
   backend = '';
@@ -37,19 +38,25 @@ export class RequestRecord {
   rule: string | undefined;
   /** A POST to Airflow's login form or token endpoint (counted by login protection). */
   loginAttempt = false;
+  /** Where Airflow's answer to a login attempt redirected (a failed FAB login goes back to /login/). */
+  location: string | undefined;
   /** The user name such a login tried, when the form said. */
   loginUser: string | undefined;
   /** The audit action this request performs, if any (set when it is matched). */
   audit: { action: string; resource: Record<string, string> } | undefined;
+  /** Set once the record went to the logs and metrics (a request ends exactly once). */
+  closed = false;
+  /** The exchange or tunnel owns the end of this request from now on. */
+  handedOver = false;
 
-  constructor(start: number, id: string, method: string, path: string, client: string, listener: string) {
-    this.start = start;
+  constructor(init: { start: number; id: string; method: string; path: string; client: string; listener: string }) {
+    this.start = init.start;
     this.time = Date.now();
-    this.id = id;
-    this.method = method;
-    this.path = path;
-    this.client = client;
-    this.listener = listener;
+    this.id = init.id;
+    this.method = init.method;
+    this.path = init.path;
+    this.client = init.client;
+    this.listener = init.listener;
   }
 }
 

@@ -1,6 +1,8 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { AirgateConfig } from '../config/schema.js';
 import { globToRegExp } from './glob.js';
+import { segmentPrefixTest } from '../core/prefix.js';
+import type { DagScope } from './dag-sources.js';
 
 type RuleConfig = AirgateConfig['policy']['rules'][number];
 
@@ -10,7 +12,8 @@ export interface PolicyRequest {
   /** Normalized path, compared case-insensitively. */
   path: string;
   method: string;
-  dag: string | undefined;
+  /** The DAGs the request is about (never `body`: the body is read before policy runs). */
+  dags: DagScope;
   user: string | undefined;
   email: string | undefined;
   groups: readonly string[];
@@ -28,15 +31,12 @@ export interface Decision {
 type Test = (r: PolicyRequest) => boolean;
 
 function pathTest(p: string): Test {
-  const lower = p.toLowerCase();
   if (p.includes('*') || p.includes('?')) {
-    const re = globToRegExp(lower);
+    const re = globToRegExp(p.toLowerCase());
     return (r) => re.test(r.path.toLowerCase());
   }
-  return (r) => {
-    const path = r.path.toLowerCase();
-    return path === lower || (path.startsWith(lower) && (lower.endsWith('/') || path.charCodeAt(lower.length) === 47));
-  };
+  const test = segmentPrefixTest(p);
+  return (r) => test(r.path);
 }
 
 /** A rule compiled once into a list of tests, all of which must pass. */
@@ -61,7 +61,11 @@ function compile(rule: RuleConfig): { name: string; allow: boolean; tests: Test[
   }
   if (m.dags) {
     const res = m.dags.map((d) => globToRegExp(d));
-    tests.push((r) => r.dag !== undefined && res.some((re) => re.test(r.dag!)));
+    const named = (id: string) => res.some((re) => re.test(id));
+    // An allow rule opens only requests whose every DAG it names; a deny rule closes a request if
+    // any DAG matches, and every request whose DAGs cannot be named (`~`, patterns, unreadable bodies).
+    if (rule.effect === 'allow') tests.push((r) => r.dags.kind === 'ids' && r.dags.ids.every(named));
+    else tests.push((r) => r.dags.kind === 'unknown' || (r.dags.kind === 'ids' && r.dags.ids.some(named)));
     parts.push(`dag ${m.dags.join('|')}`);
   }
   if (m.users) {
@@ -107,10 +111,13 @@ export class PolicyEvaluator {
   private readonly rules: ReturnType<typeof compile>[];
   private readonly cache = new Map<string, Decision>();
   private readonly cacheSize: number;
+  /** Whether any rule looks at DAGs (only then are request bodies read for DAG ids). */
+  readonly judgesDags: boolean;
 
   constructor(rules: readonly RuleConfig[], cacheSize = 50_000) {
     this.rules = rules.map(compile);
     this.cacheSize = cacheSize;
+    this.judgesDags = rules.some((r) => r.match.dags !== undefined);
   }
 
   get size(): number {
@@ -118,7 +125,8 @@ export class PolicyEvaluator {
   }
 
   decide(r: PolicyRequest): Decision {
-    const key = `${r.method} ${r.host} ${r.path}\u0000${r.dag ?? ''}\u0000${r.user ?? ''}\u0000${r.role ?? ''}\u0000${r.auth}\u0000${r.source}\u0000${r.groups.join(',')}\u0000${r.email ?? ''}`;
+    const dags = r.dags.kind === 'ids' ? r.dags.ids.join('\u0001') : r.dags.kind;
+    const key = `${r.method} ${r.host} ${r.path}\u0000${dags}\u0000${r.user ?? ''}\u0000${r.role ?? ''}\u0000${r.auth}\u0000${r.source}\u0000${r.groups.join(',')}\u0000${r.email ?? ''}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
     const d = this.evaluate(r);

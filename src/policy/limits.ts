@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AirgateConfig } from '../config/schema.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { globToRegExp } from './glob.js';
+import { segmentPrefixTest } from '../core/prefix.js';
 import { GcraStore } from './rate-limiter.js';
 import type { SharedCounter } from './shared-counter.js';
 
@@ -10,6 +11,7 @@ type LimitConfig = AirgateConfig['rate_limits'][number];
 export interface LimitSubject {
   req: IncomingMessage;
   route: string;
+  /** Canonical host (lower case, no port, no trailing dot). */
   host: string;
   path: string;
   method: string;
@@ -41,7 +43,7 @@ function compile(cfg: LimitConfig, storeSize: number): Compiled {
   const tests: ((s: LimitSubject) => boolean)[] = [];
   const m = cfg.match;
   if (m.paths) {
-    const ps = m.paths.map((p) => (p.includes('*') || p.includes('?') ? ((re: RegExp) => (path: string) => re.test(path))(globToRegExp(p, 'i')) : (path: string) => path.toLowerCase().startsWith(p.toLowerCase())));
+    const ps = m.paths.map((p) => (p.includes('*') || p.includes('?') ? ((re: RegExp) => (path: string) => re.test(path))(globToRegExp(p, 'i')) : segmentPrefixTest(p)));
     tests.push((s) => ps.some((t) => t(s.path)));
   }
   if (m.methods) {
@@ -96,27 +98,25 @@ export class RateLimits {
     return this.limits.length === 0;
   }
 
-  check(s: LimitSubject, now: number): LimitVerdict | undefined {
+  /**
+   * The one check, whatever keeps the counters: this instance's stores answer at once, shared
+   * counters (the primary of `workers: N`, or Redis) with a promise. Several limits may apply;
+   * the first one exceeded gives the verdict.
+   */
+  check(s: LimitSubject, now: number): LimitVerdict | undefined | Promise<LimitVerdict | undefined> {
     if (s.method === 'PUT' && HEARTBEAT.test(s.path)) return undefined;
-    for (const l of this.limits) {
-      if (!l.test(s)) continue;
-      const key = l.key(s);
-      if (key === undefined) continue;
-      const r = l.store.take(key, now, l.emissionMs, l.cfg.burst);
-      if (!r.allowed) return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
-    }
-    return undefined;
+    return this.from(0, s, now);
   }
 
-  /** The same check against the shared store (Redis), falling back to local counters. */
-  async checkShared(s: LimitSubject, now: number): Promise<LimitVerdict | undefined> {
-    if (s.method === 'PUT' && HEARTBEAT.test(s.path)) return undefined;
-    for (const l of this.limits) {
+  private from(start: number, s: LimitSubject, now: number): LimitVerdict | undefined | Promise<LimitVerdict | undefined> {
+    for (let i = start; i < this.limits.length; i++) {
+      const l = this.limits[i]!;
       if (!l.test(s)) continue;
       const key = l.key(s);
       if (key === undefined) continue;
-      const r = await this.shared!.take(`${l.cfg.name}:${key}`, now, l.emissionMs, l.cfg.burst);
-      if (!r.allowed) return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
+      const r = this.shared ? this.shared.take(`${l.cfg.name}:${key}`, now, l.emissionMs, l.cfg.burst) : l.store.take(key, now, l.emissionMs, l.cfg.burst);
+      if (r instanceof Promise) return r.then((taken) => (taken.allowed ? this.from(i + 1, s, now) : verdict(l, taken)));
+      if (!r.allowed) return verdict(l, r);
     }
     return undefined;
   }
@@ -125,4 +125,8 @@ export class RateLimits {
   sizes(): Record<string, number> {
     return Object.fromEntries(this.limits.map((l) => [l.cfg.name, l.store.size]));
   }
+}
+
+function verdict(l: Compiled, r: { remaining: number; retryAfterMs: number; resetMs: number }): LimitVerdict {
+  return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
 }

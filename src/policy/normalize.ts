@@ -7,9 +7,11 @@ export type Normalized = { ok: true; path: string; query: string } | { ok: false
  * unreserved characters decoded (`%61` → `a`), other escapes upper-cased, dot segments removed,
  * duplicate slashes collapsed. Paths that could mean two things are refused: encoded slashes
  * (`%2F`) and backslashes (raw or `%5C`), encoded NUL and control characters, a `..` that climbs
- * above the root, and malformed escapes.
+ * above the root, malformed escapes, escapes that are not UTF-8 (`%FF`, overlong `%c0%ae`), and a
+ * fragment (`#`), which clients never send and servers behind us would cut differently.
  */
 export function normalizePath(target: string): Normalized {
+  if (target.includes('#')) return { ok: false, reason: 'a fragment (#) in the request target' };
   const q = target.indexOf('?');
   let path = q < 0 ? target : target.slice(0, q);
   const query = q < 0 ? '' : target.slice(q);
@@ -17,6 +19,7 @@ export function normalizePath(target: string): Normalized {
   if (path.includes('%')) {
     if (/%(?![0-9A-Fa-f]{2})/.test(path)) return { ok: false, reason: 'malformed percent-encoding' };
     if (/%(?:2F|5C|00|0[0-9A-F]|1[0-9A-F]|7F)/i.test(path)) return { ok: false, reason: 'encoded slash, backslash or control character in path' };
+    if (!decodable(path)) return { ok: false, reason: 'percent-encoding that is not UTF-8' };
     path = path.replace(UNRESERVED, (m) => String.fromCharCode(parseInt(m.slice(1), 16))).replace(/%[0-9a-f]{2}/g, (m) => m.toUpperCase());
   }
   if (path.includes('//')) path = path.replace(/\/{2,}/g, '/');
@@ -42,10 +45,21 @@ export function normalizePath(target: string): Normalized {
   return { ok: true, path, query };
 }
 
-/** The DAG id a request is about: in `/api/v1|v2/dags/{id}/…`, the UI's `/dags/{id}/…`, or `?dag_id=`. */
-export function dagIdOf(path: string, query: string): string | undefined {
-  const m = /^\/(?:api\/v[12]\/|ui\/)?dags\/([^/]+)/.exec(path);
-  if (m) return decodeURIComponent(m[1]!);
-  if (query.includes('dag_id=')) return new URLSearchParams(query.slice(1)).get('dag_id') ?? undefined;
-  return undefined;
+function decodable(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A path segment decoded, or undefined when it is not valid percent-encoded UTF-8 (never throws). */
+export function decodeSegment(segment: string): string | undefined {
+  if (!segment.includes('%')) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }

@@ -10,13 +10,18 @@ import { ERRORS, type ErrorCode } from '../core/errors.js';
  * `application/problem+json` (RFC 9457); both carry the request id, and the response carries
  * `x-airgate-error: <code>` so nobody mistakes the gateway's answer for Airflow's.
  */
-export function wantsHtml(req: IncomingMessage): boolean {
+export function wantsHtml(req: IncomingMessage, path: string = req.url ?? '/'): boolean {
   const accept = req.headers.accept;
   if (!accept || !accept.includes('text/html')) return false;
   if (req.headers['x-requested-with'] !== undefined) return false;
-  const url = req.url ?? '/';
-  return !(url.startsWith('/api/') || url.startsWith('/execution/') || url.startsWith('/ui/'));
+  // fetch() from a page (cors, same-origin) wants data, like XHR; navigations and old browsers send navigate or nothing.
+  const mode = req.headers['sec-fetch-mode'];
+  if (mode === 'cors' || mode === 'same-origin' || mode === 'no-cors') return false;
+  return !API_PATH.test(path);
 }
+
+/** Airflow's API, private UI API and worker paths, on the normalized path, any case. */
+const API_PATH = /^\/+(?:api|execution|ui)(?:\/|$)/i;
 
 export function problemJson(code: ErrorCode, requestId: string, detail?: string): string {
   const e = ERRORS[code];
@@ -40,6 +45,8 @@ export interface ErrorExtras {
   hsts?: string | undefined;
   /** A WWW-Authenticate challenge (401s). */
   challenge?: string | undefined;
+  /** The normalized path, when known (decides HTML or JSON with the raw target as fallback). */
+  path?: string | undefined;
 }
 
 /** Answer `res` with the gateway error `code`; when the response has already started, cut it. */
@@ -48,7 +55,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, code: Error
     res.destroy();
     return;
   }
-  const html = wantsHtml(req);
+  const html = wantsHtml(req, extras?.path);
   const body = html ? errorHtml(code, requestId, extras?.detail) : problemJson(code, requestId, extras?.detail);
   const headers: Record<string, string | number> = {
     'content-type': html ? 'text/html; charset=utf-8' : 'application/problem+json',

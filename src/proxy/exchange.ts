@@ -3,56 +3,24 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, upstreamErrorCode, type ErrorCode } from '../core/errors.js';
 import type { Backend } from '../upstream/backend.js';
 import type { UpstreamServer } from '../upstream/server.js';
-import type { CompiledRoute } from '../server/router.js';
 import type { Logger } from '../observability/logger.js';
 import type { Waiter } from '../upstream/wait-queue.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
 import { sendError } from './error-response.js';
-import { conditionOf } from './retry-policy.js';
-import { terminationOf, type RequestRecord } from '../observability/request-record.js';
-import type { Observer } from '../observability/observer.js';
+import { conditionOf, hasAlternative, retryAllowed } from './retry-policy.js';
+import { terminationOf } from '../observability/request-record.js';
 import { mismatchMessage } from '../observability/secret-key-drift.js';
+import { decorate, tapResponse } from './response-taps.js';
+import type { ExchangeInit } from './exchange-init.js';
+import type { Authenticated } from '../pipeline/context.js';
+import type { Readable } from 'node:stream';
+export type { ExchangeInit, ExchangeOwner } from './exchange-init.js';
 
 const kExchange = Symbol('airgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 
-/** Told once when the client response has closed (the listener counts and logs requests). */
-export interface ExchangeOwner {
-  ended(record: RequestRecord, res: ServerResponse): void;
-}
-
 /** Abort reason used to drop an attempt whose status asks for a retry. */
 const RETRY_ON_STATUS = new Error('retrying on another server');
-
-export interface ExchangeInit {
-  req: IncomingMessage;
-  res: ServerResponse;
-  requestId: string;
-  route: CompiledRoute;
-  target: string;
-  headers: string[];
-  /** The request body: a replayable Buffer, the live stream, or none. */
-  body: Buffer | IncomingMessage | null;
-  /** Whether a failed attempt may be sent again. */
-  retriable: boolean;
-  hashKey: string | undefined;
-  /** Server named by a valid sticky cookie, and whether that cookie is due for renewal. */
-  stickyName: string | undefined;
-  stickyRefresh: boolean;
-  secure: boolean;
-  record: RequestRecord;
-  observer: Observer;
-  /** The start of the Airflow `session` cookie, for secret-key drift detection. */
-  sessionKey: string | undefined;
-  /** Strict-Transport-Security value for responses, if the listener sets one. */
-  hsts: string | undefined;
-  /** HTTP/2 client: no reason phrase on the status line. */
-  http2: boolean;
-  /** A renewed session cookie for the client. */
-  setCookie: string | undefined;
-  logger: Logger;
-  owner: ExchangeOwner;
-}
 
 /**
  * One proxied request/response pair across its attempts: the undici dispatch handler (legacy
@@ -67,8 +35,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly requestId: string;
   readonly hashKey: string | undefined;
   private readonly init: ExchangeInit;
+  private readonly ctx: Authenticated;
   readonly backend: Backend;
-  private body: Buffer | IncomingMessage | null;
+  private body: Buffer | Readable | null;
   private server: UpstreamServer | undefined;
   private tried: UpstreamServer[] | undefined;
   private attemptStart = 0;
@@ -89,25 +58,22 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   constructor(init: ExchangeInit) {
     this.init = init;
-    this.req = init.req;
-    this.res = init.res;
-    this.requestId = init.requestId;
+    const ctx = init.ctx;
+    this.ctx = ctx;
+    this.req = ctx.req;
+    this.res = ctx.res;
+    this.requestId = ctx.id;
     this.hashKey = init.hashKey;
-    this.backend = init.route.backend;
+    this.backend = ctx.route.backend;
     this.body = init.body;
-    (init.res as TaggedResponse)[kExchange] = this;
-    init.res.on('close', onClientClose);
-    if (init.route.requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, init.route.requestTimeout, this);
+    (ctx.res as TaggedResponse)[kExchange] = this;
+    ctx.res.on('close', onClientClose);
+    if (ctx.route.requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, ctx.route.requestTimeout, this);
     this.backend.budget.request(this.backend.clock.now());
   }
 
   get stickyName(): string | undefined {
     return this.init.stickyName;
-  }
-
-  /** Use a body read into memory (so a retry can send it again) instead of the live stream. */
-  replaceBody(body: Buffer): void {
-    this.body = body;
   }
 
   get waiting(): boolean {
@@ -116,7 +82,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   /** Send the request to `server` (first attempt, a retry, or a dequeued request). */
   start(server: UpstreamServer): void {
-    const record = this.init.record;
+    const record = this.ctx.record;
     const now = performance.now();
     if (this.queuedAt >= 0 && record.queueMs < 0) record.queueMs = now - this.queuedAt;
     record.server = server.name;
@@ -128,16 +94,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.attemptOpen = true;
     this.abortUpstream = undefined;
     this.attemptStart = this.backend.clock.now();
-    const { init } = this;
-    if (!init.route.preserveHost) setHost(init.headers, server.url.host);
+    const { init, ctx } = this;
+    if (!ctx.route.preserveHost) setHost(init.headers, server.url.host);
     server.pool.dispatch(
       {
-        path: init.target,
-        method: init.req.method as Dispatcher.HttpMethod,
+        path: ctx.target,
+        method: ctx.method,
         headers: init.headers,
         body: this.body,
-        headersTimeout: init.route.headersTimeout,
-        bodyTimeout: init.route.bodyTimeout,
+        headersTimeout: ctx.route.headersTimeout,
+        bodyTimeout: ctx.route.bodyTimeout,
       },
       this,
     );
@@ -157,7 +123,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    this.init.record.connectMs = performance.now() - this.dispatchedAt;
+    // From arrival, like every phase time of the record.
+    this.ctx.record.connectMs = performance.now() - this.ctx.record.start;
     if (this.clientGone || this.finished) abort(new Error('request already ended'));
     else this.abortUpstream = abort;
   }
@@ -166,7 +133,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational answers are not relayed
     const server = this.server!;
-    const record = this.init.record;
+    const record = this.ctx.record;
     this.upstreamStatus = statusCode;
     record.headersMs = performance.now() - record.start;
     this.backend.balancer.observe?.(server, this.backend.clock.now() - this.attemptStart);
@@ -181,26 +148,19 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     }
     this.resumeUpstream = resume;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
-    const sticky = this.backend.sticky;
-    if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) {
-      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.init.secure));
-      if (this.init.stickyName !== undefined && this.init.stickyName !== server.name) this.init.observer.metrics.redispatched(this.backend.name);
-    }
-    if (statusCode === 400) this.inspectBody = true;
-    else if (this.init.sessionKey !== undefined) this.watchSession(statusCode, headers, server);
-    if (this.init.hsts) headers.push('strict-transport-security', this.init.hsts);
-    if (this.init.setCookie) headers.push('set-cookie', this.init.setCookie);
-    if (statusText && !this.init.http2) this.res.writeHead(statusCode, statusText, headers);
+    this.inspectBody = tapResponse(statusCode, headers, this.ctx, this.init.sessionKey, server, this.init.owner.observer);
+    decorate(headers, this.ctx, this.backend, server, this.init, this.init.owner.observer);
+    if (statusText && !this.ctx.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    this.init.record.bytesOut += chunk.length;
+    this.ctx.record.bytesOut += chunk.length;
     if (this.inspectBody) {
       this.inspectBody = false;
       const sign = mismatchMessage(chunk);
-      if (sign) this.init.observer.drift.csrfOrSignature(this.backend.name, this.server!.name, sign);
+      if (sign) this.init.owner.observer.drift.csrfOrSignature(this.backend.name, this.server!.name, sign);
     }
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', onClientDrain);
@@ -239,21 +199,15 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   private logger(): Logger {
-    return this.init.logger;
+    return this.init.owner.logger;
   }
 
   private shouldRetry(condition: string): boolean {
-    const policy = this.backend.config.retries;
-    if (!this.init.retriable || this.retries >= policy.attempts || this.res.headersSent) return false;
-    if (!(policy.on as readonly string[]).includes(condition)) return false;
-    return this.backend.budget.tryRetry(this.backend.clock.now());
+    return this.init.retriable && !this.res.headersSent && retryAllowed(this.backend, this.retries, condition);
   }
 
-  /** Whether a server not tried yet could take a retry now (checked before dropping an answer). */
   private hasAlternative(): boolean {
-    const now = this.backend.clock.now();
-    const current = this.server;
-    return this.backend.servers.some((s) => s !== current && s.available(now) && s.hasCapacity() && !this.tried?.includes(s));
+    return hasAlternative(this.backend, this.server, this.tried);
   }
 
   /** Start the next attempt on a server not tried yet; false when there is none with room. */
@@ -266,17 +220,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     return true;
   }
 
-  /** Secret-key drift: the same Airflow session accepted by one node and sent to the login page by another. */
-  private watchSession(status: number, headers: readonly string[], server: UpstreamServer): void {
-    const key = this.init.sessionKey!;
-    if (status === 200 && this.req.method === 'GET') this.init.observer.drift.sessionAccepted(key, this.backend.name, server.name);
-    else if (status === 302) {
-      for (let i = 0; i < headers.length; i += 2) {
-        if (headers[i]!.toLowerCase() === 'location' && headers[i + 1]!.includes('/login')) this.init.observer.drift.sessionRefused(key, this.backend.name, server.name);
-      }
-    }
-  }
-
   /** End with a gateway error (or cut the response if it already started). */
   fail(code: ErrorCode): void {
     this.failWith(code, code === 'AIRGATE_ERR_QUEUE_TIMEOUT' || code === 'AIRGATE_ERR_QUEUE_FULL' ? Math.max(1, Math.ceil(this.backend.queue.timeoutMs / 1000)) : undefined);
@@ -284,9 +227,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   failWith(code: ErrorCode, retryAfterSeconds: number | undefined): void {
     if (this.finished) return;
-    this.init.record.termination = terminationOf(code);
+    this.ctx.record.termination = terminationOf(code);
     this.finish();
-    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.init.hsts, retryAfterSeconds });
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.ctx.listener.hsts, retryAfterSeconds, path: this.ctx.path });
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */
@@ -304,11 +247,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     // An unfinished exchange means the client left early. `writableFinished` alone is not enough:
     // an HTTP/2 response whose stream the client reset reports it as true.
     this.clientGone = !this.finished || !this.res.writableFinished;
-    if (this.clientGone && this.init.record.termination === 'ok') this.init.record.termination = 'client-abort';
+    if (this.clientGone && this.ctx.record.termination === 'ok') this.ctx.record.termination = 'client-abort';
     if (this.clientGone) this.abort(new Error('client closed the connection'));
     this.finish();
-    this.init.record.retries = this.retries;
-    this.init.owner.ended(this.init.record, this.res);
+    this.ctx.record.retries = this.retries;
+    this.init.owner.ended(this.ctx.record, this.res);
   }
 
   /** `status`: the upstream's answer for status pages (0: not the server's doing, not counted). */

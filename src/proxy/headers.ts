@@ -1,5 +1,3 @@
-import type { IncomingMessage } from 'node:http';
-
 /**
  * Headers never forwarded in either direction (RFC 9110 §7.6.1, RFC 9112): connection-level
  * fields, plus `expect` which the listener answers itself.
@@ -7,6 +5,12 @@ import type { IncomingMessage } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'expect']);
 /** Request headers the gateway sets itself; client copies are dropped. */
 const GATEWAY_SET = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-request-id', 'host', 'x-forwarded-for']);
+/**
+ * Forwarding headers the gateway does not set, which Airflow or its server would believe
+ * (ProxyFix trusts X-Forwarded-Prefix and builds redirects from it; uvicorn and others read
+ * Forwarded and X-Real-IP): removed from every client request.
+ */
+const FORWARDING = new Set(['forwarded', 'x-real-ip', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-uri', 'x-original-url', 'x-rewrite-url', 'x-original-forwarded-for', 'x-client-ip', 'true-client-ip', 'x-cluster-client-ip']);
 
 /** Lower-cased tokens listed in a Connection header value (`close, X-Foo` → [`close`, `x-foo`]). */
 function connectionTokens(value: string, into: Set<string>): void {
@@ -20,44 +24,53 @@ function isDropped(lname: string, named: Set<string> | undefined): boolean {
   return HOP_BY_HOP.has(lname) || lname.startsWith('proxy-') || (named !== undefined && named.has(lname));
 }
 
+/** What header hygiene needs from the configuration, built once per runtime. */
+export interface HeaderRules {
+  /** Identity header names airgate sets (lower case, `_` read as `-`); any client copy is removed. */
+  readonly strip: ReadonlySet<string>;
+  /** Matches a Cookie header that holds one of airgate's own cookies (session, login, sticky). */
+  readonly ownCookie: RegExp;
+  /** airgate's own cookie names with `=`. */
+  readonly ownCookies: readonly string[];
+}
+
+export function headerRules(identityNames: readonly string[], ownCookieNames: readonly string[]): HeaderRules {
+  const escaped = ownCookieNames.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return {
+    strip: new Set(identityNames.map((n) => n.toLowerCase().replace(/_/g, '-'))),
+    ownCookie: new RegExp(`(?:^|[;\\s])(?:${escaped.join('|')})=`),
+    ownCookies: ownCookieNames.map((n) => `${n}=`),
+  };
+}
+
+/** The request facts the upstream header list is built from. */
 export interface ForwardFacts {
-  requestId: string;
-  /** The real client (after trusted proxies); what logs, limits and policy see. */
-  clientAddress: string;
+  readonly requestId: string;
   /** The address that connected (or the PROXY header's source). */
-  peer: string;
+  readonly peer: string;
   /** Whether the peer is a trusted proxy whose X-Forwarded-For is kept and appended to. */
-  trustXff: boolean;
-  /** Strict-Transport-Security value to add to responses (TLS listeners with hsts). */
-  hsts: string | undefined;
-  /** The client speaks HTTP/2 (no status text, no connection-specific headers). */
-  http2: boolean;
-  /** Identity headers airgate sets; any client-sent copy is removed (lower-case names). */
-  strip: ReadonlySet<string>;
-  /** airgate's own cookies, removed from the Cookie header sent to Airflow (`name=` prefixes). */
-  ownCookies: readonly string[];
+  readonly trustXff: boolean;
+  readonly proto: 'http' | 'https';
+  readonly port: string;
+  /** The Host to send upstream instead of the client's (absolute-form targets), if any. */
+  readonly upstreamHost: string | undefined;
+  /** Keep `Upgrade` and `Connection: upgrade` (WebSocket tunnels only). */
+  readonly upgrading: boolean;
+  readonly dropUnderscore: boolean;
+  /** Remove the client's Authorization (airgate verified the bearer token in it and hands Airflow the identity instead). */
+  readonly dropAuthorization: boolean;
   /** Headers to add (the verified identity and its signed assertion), flat `[name, value, …]`. */
-  identity: string[] | undefined;
-  /** A Set-Cookie for the client (a renewed session). */
-  setCookie: string | undefined;
-  /** Login protection, when this request is a login attempt (user-name lockouts are checked once the form is read). */
-  loginGuard?: { lockedFor(keys: readonly string[], now: number): number } | undefined;
-  proto: 'http' | 'https';
-  port: string;
-  /** The Host to send upstream when the route does not preserve the client's. */
-  upstreamHost: string | undefined;
-  /** Keep `Upgrade` and `Connection: upgrade` (tunnels only). */
-  upgrading: boolean;
+  readonly identity: readonly string[] | undefined;
 }
 
 /**
  * Build the upstream request's header list (flat `[name, value, …]`, as undici takes it) from
- * the client's raw headers in one pass: hop-by-hop fields removed, X-Forwarded-For appended,
- * X-Forwarded-Proto/Host/Port and X-Request-Id set, everything else (Referer, Origin, cookies,
- * Authorization) passed untouched and in order.
+ * the client's raw headers in one pass: hop-by-hop fields, names with `_` (unless allowed),
+ * client copies of identity and forwarding headers and airgate's own cookies removed;
+ * X-Forwarded-For appended, X-Forwarded-Proto/Host/Port and X-Request-Id set; everything else
+ * (Referer, Origin, Airflow's cookies, Authorization) passed untouched and in order.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, f: ForwardFacts): string[] {
-  const raw = req.rawHeaders;
+export function upstreamRequestHeaders(raw: readonly string[], f: ForwardFacts, rules: HeaderRules): string[] {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') connectionTokens(raw[i + 1]!, (named ??= new Set()));
@@ -72,10 +85,14 @@ export function upstreamRequestHeaders(req: IncomingMessage, f: ForwardFacts): s
       if (name === ':authority') host ??= raw[i + 1];
       continue;
     }
-    const lname = name.toLowerCase();
-    if (f.strip.has(lname)) continue;
-    if (lname === 'cookie' && raw[i + 1]!.includes('airgate')) {
-      const kept = withoutOwnCookies(raw[i + 1]!, f.ownCookies);
+    let lname = name.toLowerCase();
+    if (lname.includes('_')) {
+      if (f.dropUnderscore) continue;
+      lname = lname.replace(/_/g, '-');
+    }
+    if (rules.strip.has(lname) || FORWARDING.has(lname) || (f.dropAuthorization && lname === 'authorization')) continue;
+    if (lname === 'cookie' && rules.ownCookie.test(raw[i + 1]!)) {
+      const kept = withoutOwnCookies(raw[i + 1]!, rules.ownCookies);
       if (kept) out.push(name, kept);
       continue;
     }
@@ -105,8 +122,8 @@ function withoutOwnCookies(header: string, own: readonly string[]): string {
       const p = part.trim();
       return !own.some((prefix) => p.startsWith(prefix));
     })
-    .join(';')
-    .trim();
+    .map((p) => p.trim())
+    .join('; ');
 }
 
 /**

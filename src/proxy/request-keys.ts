@@ -17,11 +17,11 @@ export interface HashKeySource {
 }
 
 /**
- * The consistent-hashing key of a request. `user` is the authenticated user once identity is
- * configured; until then it falls back to the client address. A missing cookie or header gives
- * no key, and the backend then balances by load.
+ * The consistent-hashing key of a request. `user` is the user airgate verified (routes with
+ * `auth: sso | bearer`); without one it falls back to the client address. A missing cookie or
+ * header gives no key, and the backend then balances by load.
  */
-export function hashKeyOf(req: IncomingMessage, source: HashKeySource, clientAddress: string): string | undefined {
+export function hashKeyOf(req: IncomingMessage, source: HashKeySource, clientAddress: string, user: string | undefined): string | undefined {
   switch (source.from) {
     case 'header':
       return rawHeader(req, source.name);
@@ -29,8 +29,9 @@ export function hashKeyOf(req: IncomingMessage, source: HashKeySource, clientAdd
       const cookies = rawHeader(req, 'cookie');
       return cookies ? cookieValue(cookies, `${source.name}=`) : undefined;
     }
-    case 'client-ip':
     case 'user':
+      return user ?? clientAddress;
+    case 'client-ip':
       return clientAddress;
   }
 }

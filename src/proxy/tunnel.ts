@@ -1,12 +1,14 @@
-import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { upstreamErrorCode } from '../core/errors.js';
-import type { CompiledRoute } from '../server/router.js';
 import type { UpstreamServer } from '../upstream/server.js';
 import type { Backend } from '../upstream/backend.js';
-import { clientResponseHeaders, upstreamRequestHeaders, type ForwardFacts } from './headers.js';
+import { FULL } from '../upstream/backend.js';
+import type { Authenticated, TunnelSocket } from '../pipeline/context.js';
+import { Refusal } from '../pipeline/context.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { rawErrorResponse } from './error-response.js';
+import { forwardFacts } from './forward.js';
 
 function head(statusLine: string, headers: readonly string[]): string {
   let out = `${statusLine}\r\n`;
@@ -15,9 +17,10 @@ function head(statusLine: string, headers: readonly string[]): string {
 }
 
 /**
- * An Upgrade request (WebSocket or other) tunnelled to the upstream: once the upstream answers
- * 101, bytes flow both ways untouched until either side closes. An upstream that refuses the
- * upgrade has its ordinary answer relayed, and the connection is closed after it.
+ * A WebSocket upgrade tunnelled to the upstream, after every check an ordinary request passes:
+ * once the upstream answers 101, bytes flow both ways untouched until either side closes. The
+ * tunnel holds its server's connection slot (`max_connections`) until it closes. An upstream that
+ * refuses the upgrade has its ordinary answer relayed, and the connection is closed after it.
  */
 class Tunnel implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | undefined;
@@ -29,16 +32,26 @@ class Tunnel implements Dispatcher.DispatchHandler {
   private readonly server: UpstreamServer;
   private readonly backend: Backend;
 
-  constructor(client: Duplex, clientHead: Buffer, requestId: string, server: UpstreamServer, backend: Backend) {
+  private readonly done: (status: number) => void;
+
+  constructor(t: TunnelSocket, requestId: string, server: UpstreamServer, backend: Backend, done: (status: number) => void) {
     this.backend = backend;
+    const client = t.socket;
     this.client = client;
-    this.clientHead = clientHead;
+    this.clientHead = t.head;
     this.requestId = requestId;
     this.server = server;
+    this.done = done;
     server.inflight++;
-    client.once('close', () => this.abortUpstream?.(new Error('client closed the connection')));
+    client.once('close', () => {
+      this.abortUpstream?.(new Error('client closed the connection'));
+      this.release();
+      this.done(this.status);
+    });
     client.on('error', () => client.destroy());
   }
+
+  private status = 0;
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
@@ -47,7 +60,7 @@ class Tunnel implements Dispatcher.DispatchHandler {
 
   onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
     this.responded = true;
-    this.release();
+    this.status = statusCode;
     const client = this.client;
     client.write(head(`HTTP/1.1 ${statusCode} Switching Protocols`, clientResponseHeaders((rawHeaders ?? []) as Buffer[], this.requestId, true)));
     if (this.clientHead.length > 0) upstream.write(this.clientHead);
@@ -61,6 +74,7 @@ class Tunnel implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
     this.responded = true;
+    this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
     headers.push('connection', 'close');
     return this.client.write(head(`HTTP/1.1 ${statusCode} ${statusText}`, headers));
@@ -78,7 +92,9 @@ class Tunnel implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.release();
     if (!this.responded) {
-      if (!this.client.destroyed) this.client.end(rawErrorResponse(upstreamErrorCode(err), this.requestId));
+      const code = upstreamErrorCode(err);
+      this.status = 502;
+      if (!this.client.destroyed) this.client.end(rawErrorResponse(code, this.requestId));
     } else {
       this.client.destroy();
     }
@@ -91,17 +107,29 @@ class Tunnel implements Dispatcher.DispatchHandler {
   }
 }
 
-export function tunnel(req: IncomingMessage, target: string, client: Duplex, clientHead: Buffer, route: CompiledRoute, server: UpstreamServer, facts: ForwardFacts): void {
-  const handler = new Tunnel(client, clientHead, facts.requestId, server, route.backend);
+/**
+ * Hand a checked WebSocket upgrade to a server: the raw connection leaves the HTTP machinery
+ * here. `done` is told the status once the client's connection has closed.
+ */
+export function tunnel(ctx: Authenticated, t: TunnelSocket, done: (status: number) => void): Refusal | undefined {
+  const route = ctx.route;
+  const server = route.backend.select(undefined, undefined, undefined);
+  if (!server || server === FULL) return new Refusal(server === FULL ? 'AIRGATE_ERR_QUEUE_FULL' : 'AIRGATE_ERR_NO_SERVER');
+  ctx.record.server = server.name;
+  ctx.res.detachSocket(t.socket as import('node:net').Socket);
+  const handler = new Tunnel(t, ctx.id, server, route.backend, done);
+  // undici sets Upgrade and Connection itself (`upgrade` below); the client's are not forwarded.
+  const facts = { ...forwardFacts(ctx, false), upstreamHost: route.preserveHost ? ctx.absoluteHost : server.url.host };
   server.pool.dispatch(
     {
-      path: target,
+      path: ctx.target,
       method: 'GET',
-      headers: upstreamRequestHeaders(req, facts),
-      upgrade: req.headers.upgrade ?? 'websocket',
+      headers: upstreamRequestHeaders(ctx.req.rawHeaders, facts, ctx.runtime.headerRules),
+      upgrade: 'websocket',
       headersTimeout: route.headersTimeout,
       body: null,
     },
     handler,
   );
+  return undefined;
 }

@@ -7,8 +7,9 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
-import { Authenticator } from '../auth/authenticator.js';
+import { Authenticator, newBootId } from '../auth/authenticator.js';
 import { RedisBus } from '../store/redis-bus.js';
+import { DiscoveryManager, type DiscoveryDeps, type DiscoverySnapshot } from '../upstream/discovery/manager.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -26,6 +27,12 @@ export interface GatewayOptions {
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */
   machineStatus?: () => Promise<object>;
+  /** DNS discovery: resolve here (default), or take the primary's lists from `applyHealth` (a worker). */
+  discovery?: 'resolve' | 'remote';
+  /** Applied before the listeners open (a worker starts with the primary's servers and health). */
+  initialHealth?: HealthSnapshot;
+  /** Injected DNS clients and timers (tests). */
+  discoveryDeps?: DiscoveryDeps;
 }
 
 export interface AdminChange {
@@ -39,6 +46,8 @@ export interface AdminChange {
 export interface HealthSnapshot {
   servers: Record<string, 'up' | 'degraded' | 'down'>;
   clusterDegraded: Record<string, string | null>;
+  /** Servers and numbers of each discovering backend (DNS is resolved once per machine). */
+  discovery?: DiscoverySnapshot;
 }
 
 export type ReloadResult = { ok: true; listeners: string[]; added: string[]; removed: string[]; backends: string[]; routes: number } | { ok: false; errors: string[] };
@@ -61,8 +70,11 @@ export class Gateway implements ListenerHost {
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
   private reloading: Promise<ReloadResult> | undefined;
+  /** This start of the gateway: sessions of the memory store end with it. */
+  readonly bootId = newBootId();
   /** Reloads that succeeded / failed since start. */
   readonly reloads = { ok: 0, failed: 0 };
+  readonly discovery: DiscoveryManager;
 
   constructor(given: AirgateConfig, options: GatewayOptions = {}) {
     this.options = options;
@@ -75,6 +87,18 @@ export class Gateway implements ListenerHost {
     this.onAdminChange = options.onAdminChange;
     this.machineMetrics = options.machineMetrics;
     this.machineStatus = options.machineStatus;
+    this.discovery = new DiscoveryManager(
+      () => this.runtime.backends,
+      this.logger,
+      (backend, plan) => {
+        const text = [...plan.add.map((s) => `+${s.name}`), ...plan.retire.map((n) => `-${n} (draining)`)].join(' ');
+        this.logger.info({ backend, added: plan.add.map((s) => s.name), retiring: plan.retire }, `discovery: ${backend} ${text}`);
+        this.observer.events.push('discovery', `${backend}: ${text}`);
+      },
+      options.discovery,
+      options.discoveryDeps,
+    );
+    this.discovery.configure(config);
   }
 
   /** Events shared with every instance through Redis (store: redis). */
@@ -89,8 +113,10 @@ export class Gateway implements ListenerHost {
 
   async start(): Promise<void> {
     this.attachBus(this.runtime.config);
+    await this.discovery.start();
+    if (this.options.initialHealth) this.applyHealth(this.options.initialHealth);
     const authCfg = this.runtime.config.auth;
-    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
+    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, this.bootId, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -105,7 +131,7 @@ export class Gateway implements ListenerHost {
       {
         listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
         admin: this.admin ? `${this.runtime.config.admin!.address.host}:${this.admin.port}` : undefined,
-        backends: Object.fromEntries(Object.entries(cfg.backends).map(([name, b]) => [name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
+        backends: Object.fromEntries([...this.runtime.backends.values()].map((b) => [b.name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
         routes: cfg.routes.length,
       },
       'airgate started',
@@ -156,12 +182,13 @@ export class Gateway implements ListenerHost {
     let next: Runtime;
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
-      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
+      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, this.bootId, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
     }
     this.runtime = next;
+    this.discovery.configure(config);
     const removed = this.listeners.filter((l) => !keep.has(l));
     for (const [l, lc] of keep) l.update(lc);
     this.listeners.splice(0, this.listeners.length, ...keep.keys(), ...added);
@@ -201,6 +228,7 @@ export class Gateway implements ListenerHost {
 
   /** Apply the machine's health results (workers of `workers: N` do not check themselves). */
   applyHealth(h: HealthSnapshot): void {
+    if (h.discovery) this.discovery.applyRemote(h.discovery, h.servers);
     for (const b of this.runtime.backends.values()) {
       const now = b.clock.now();
       for (const s of b.servers) {
@@ -209,6 +237,7 @@ export class Gateway implements ListenerHost {
         if (s.health === 'down') s.returnedAt = now;
         s.health = state;
       }
+      b.settle();
       this.runtime.remoteClusterDegraded.set(b.name, h.clusterDegraded[b.name] ?? null);
     }
   }
@@ -252,6 +281,7 @@ export class Gateway implements ListenerHost {
     if (this.inflight > 0) this.logger.warn({ inflight: this.inflight }, 'grace period over; closing remaining connections');
     for (const l of this.listeners) l.closeAll();
     await closed;
+    this.discovery.stop();
     await this.runtime.destroy();
     this.runtime.auth?.store.close();
     this.bus?.close();

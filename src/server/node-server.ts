@@ -35,12 +35,14 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
   const certs = new CertificateStore(config.name, config.tls, logger);
   const contextOptions = { minVersion: config.tls.min_version, ciphers: config.tls.ciphers, honorCipherOrder: true };
   // The default certificate goes in the server's own options: clients that send no SNI name never reach SNICallback.
-  const tlsOptions = { SNICallback: certs.sniCallback, ...contextOptions, ...certs.defaultPem };
+  // A client that never sends (or never finishes) its ClientHello is cut after tls_handshake.
+  const tlsOptions = { SNICallback: certs.sniCallback, handshakeTimeout: t.tls_handshake, ...contextOptions, ...certs.defaultPem };
   let server: NodeServer;
   if (config.http2) {
     const h2 = createSecureServer({ ...tlsOptions, allowHTTP1: true, maxSessionMemory: 32, settings: { maxConcurrentStreams: 256 } });
     h2.on('session', (s: ServerHttp2Session) => {
       sessions.add(s);
+      closeWhenIdle(s, t.http2_idle);
       s.once('close', () => sessions.delete(s));
     });
     // HTTP/1.1 on the same port goes through node's HTTP/1 machinery, which reads these from the server.
@@ -50,9 +52,30 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
     server = createHttpsServer({ ...tlsOptions, ...httpOptions });
   }
   certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });
+  // A handshake that times out (tls_handshake) or fails is reported here; the socket must be closed by us.
+  server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
   server.on('secureConnection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
   return { server, certs, sessions, sockets };
+}
+
+/** An HTTP/2 session with no open stream for `idleMs` is closed (GOAWAY, then the socket): idle sessions cannot pile up. */
+function closeWhenIdle(session: ServerHttp2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => session.close(), idleMs);
+    timer.unref();
+  };
+  session.on('stream', (stream: import('node:http2').ServerHttp2Stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once('close', () => {
+      if (--open === 0 && !session.closed) arm();
+    });
+  });
+  session.once('close', () => clearTimeout(timer));
+  arm();
 }

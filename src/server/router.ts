@@ -1,5 +1,7 @@
 import type { RouteConfig } from '../config/schema.js';
 import type { Backend } from '../upstream/backend.js';
+import { canonicalHost } from '../core/host.js';
+import { segmentPrefix } from '../core/prefix.js';
 
 /** A route compiled once at load: everything the request path needs, with no lookups left. */
 export interface CompiledRoute {
@@ -14,13 +16,14 @@ export interface CompiledRoute {
   readonly retry: RouteConfig['retries'];
   readonly auth: RouteConfig['auth'];
   readonly policy: boolean;
+  /** Keep the client's Authorization upstream even when airgate verified a bearer token with it. */
+  readonly forwardAuthorization: boolean;
+  /** WebSocket upgrades are tunnelled on this route (after every check an ordinary request passes). */
+  readonly websocket: boolean;
+  /** Request bodies up to this many bytes are received whole before a server is chosen. */
+  readonly requestBuffer: number;
 }
 
-function prefixMatches(prefix: string, path: string, pathEnd: number): boolean {
-  if (!path.startsWith(prefix)) return false;
-  if (prefix.length === pathEnd || prefix.endsWith('/')) return true;
-  return path.charCodeAt(prefix.length) === 47 /* / */;
-}
 
 /**
  * Chooses the route for a host and path. Routes naming the request's host are considered
@@ -48,6 +51,9 @@ export class Router {
         retry: r.retries,
         auth: r.auth,
         policy: r.policy,
+        websocket: r.websocket,
+        forwardAuthorization: r.forward_authorization,
+        requestBuffer: r.request_buffer,
       });
       if (!r.host) this.anyHost.push(compiled);
       else if (r.host.startsWith('*.')) push(wild, r.host.slice(1), compiled);
@@ -65,12 +71,12 @@ export class Router {
     return [...this.anyHost, ...this.wildcards.flatMap((w) => w.routes), ...[...this.byHost.values()].flat()];
   }
 
-  /** `hostHeader` as sent (any case, may carry a port); `url` the request target (may carry a query). */
+  /** `hostHeader` as sent or canonical (any case, port and trailing dot ignored); `url` the request target (may carry a query). */
   match(hostHeader: string | undefined, url: string): CompiledRoute | undefined {
     const q = url.indexOf('?');
     const pathEnd = q < 0 ? url.length : q;
     if (hostHeader && (this.byHost.size > 0 || this.wildcards.length > 0)) {
-      const host = hostOnly(hostHeader);
+      const host = canonicalHost(hostHeader);
       const exact = this.byHost.get(host);
       if (exact) {
         const r = first(exact, url, pathEnd);
@@ -90,20 +96,9 @@ export class Router {
 function first(routes: readonly CompiledRoute[], url: string, pathEnd: number): CompiledRoute | undefined {
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i]!;
-    if (prefixMatches(r.prefix, url, pathEnd)) return r;
+    if (segmentPrefix(r.prefix, url, pathEnd)) return r;
   }
   return undefined;
-}
-
-function hostOnly(hostHeader: string): string {
-  let end = hostHeader.length;
-  if (hostHeader.charCodeAt(0) === 91 /* [ */) end = hostHeader.indexOf(']') + 1 || end;
-  else {
-    const colon = hostHeader.lastIndexOf(':');
-    if (colon >= 0) end = colon;
-  }
-  const h = hostHeader.slice(0, end);
-  return h.toLowerCase();
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

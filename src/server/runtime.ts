@@ -13,6 +13,10 @@ import { SharedGcra } from '../policy/redis-gcra.js';
 import type { SharedCounter } from '../policy/shared-counter.js';
 import { GcraStore } from '../policy/rate-limiter.js';
 import { LoginGuard } from '../policy/login-guard.js';
+import { headerRules, type HeaderRules } from '../proxy/headers.js';
+import { LOGIN_COOKIE } from '../auth/authenticator.js';
+import { ENCODING_HEADER } from '../pipeline/authenticate.js';
+import { buildFilters, type Filters } from '../pipeline/filters.js';
 
 /**
  * Everything built from one configuration snapshot: backends with their pools, and the
@@ -20,14 +24,13 @@ import { LoginGuard } from '../policy/login-guard.js';
  */
 export class Runtime {
   readonly config: AirgateConfig;
+  readonly logger: Logger;
   readonly backends: ReadonlyMap<string, Backend>;
   readonly router: Router;
   readonly checkers: readonly HealthChecker[];
   readonly trusted: TrustedProxies;
-  /** Identity header names airgate sets (lower-case); client copies are stripped on every route. */
-  readonly identityHeaders: ReadonlySet<string>;
-  /** airgate's own cookie prefixes, never forwarded to Airflow. */
-  readonly ownCookies: readonly string[];
+  /** Header hygiene: identity headers airgate sets (client copies stripped on every route) and airgate's own cookies (never forwarded). */
+  readonly headerRules: HeaderRules;
   readonly policy: PolicyEvaluator;
   readonly publicPaths: readonly string[];
   readonly limits: RateLimits;
@@ -36,15 +39,18 @@ export class Runtime {
   readonly remoteClusterDegraded = new Map<string, string | null>();
   /** Set by the gateway before the runtime serves (building it is asynchronous: OIDC discovery). */
   auth: Authenticator | undefined;
+  /** The request pipeline's filters, each built from its slice of this runtime. */
+  readonly filters: Filters;
 
   /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
   constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> & { sharedCounter?: SharedCounter } = {}, previous?: Runtime, events?: EventLog) {
     this.config = config;
+    this.logger = logger;
     this.trusted = new TrustedProxies(config.trusted_proxies);
     const h = config.auth?.headers ?? { user: 'X-Auth-User', email: 'X-Auth-Email', roles: 'X-Auth-Roles', groups: 'X-Auth-Groups' };
     const assertion = config.auth?.assertion.header ?? 'X-Airgate-Assertion';
-    this.identityHeaders = new Set([h.user, h.email, h.roles, h.groups, assertion].map((n) => n.toLowerCase()));
-    this.ownCookies = [`${config.auth?.session?.cookie ?? 'airgate_session'}=`, 'airgate_login=', ...[...Object.values(config.backends)].flatMap((b) => (b.sticky ? [`${b.sticky.cookie}=`] : []))];
+    const own = [config.auth?.session?.cookie ?? 'airgate_session', LOGIN_COOKIE, ...Object.values(config.backends).flatMap((b) => (b.sticky ? [b.sticky.cookie] : []))];
+    this.headerRules = headerRules([h.user, h.email, h.roles, h.groups, assertion, ENCODING_HEADER], own);
     this.auth = undefined;
     this.policy = new PolicyEvaluator(config.policy.rules);
     this.publicPaths = config.policy.public.map((p) => p.toLowerCase());
@@ -65,6 +71,7 @@ export class Runtime {
     for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(name, cfg, { ...deps, onEject }, previous?.backends.get(name)));
     this.backends = backends;
     this.router = new Router(config.routes, backends);
+    this.filters = buildFilters(this);
     const clock = deps.clock ?? systemClock;
     const random = deps.random ?? systemRandom;
     this.checkers = [...backends.values()]
@@ -73,6 +80,7 @@ export class Runtime {
         (b) =>
           new HealthChecker(b.name, b.servers, b.config, { clock, random }, {
             transition: (server, t, tookMs, probe) => {
+              b.settle(); // a retiring server leaves once a successor is in rotation
               logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`);
               events?.push('health', `${server.id} ${t.from} → ${t.to}: ${t.reason}`, { tookMs: Math.round(tookMs) });
             },
@@ -83,13 +91,8 @@ export class Runtime {
             },
           }),
       );
-  }
-
-  /** `/_airgate/` and the configured public prefixes skip authentication and policy. */
-  isPublic(path: string): boolean {
-    const lower = path.toLowerCase();
-    for (const p of this.publicPaths) if (lower === p || (lower.startsWith(p) && (p.endsWith('/') || lower.charCodeAt(p.length) === 47))) return true;
-    return false;
+    // Servers discovery adds or removes are checked from when they join until they leave.
+    for (const c of this.checkers) backends.get(c.backend)!.onMembership({ added: (s) => c.add(s), removed: (s) => c.remove(s) });
   }
 
   routes(): import('./router.js').CompiledRoute[] {

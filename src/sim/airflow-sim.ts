@@ -82,8 +82,10 @@ export class SimulatedAirflow {
     return a && typeof a === 'object' ? a.port : 0;
   }
 
+  /** The address it listens on (`host`, default 127.0.0.1; the whole 127/8 is loopback on Linux, so tests run several nodes on one port). */
   get url(): string {
-    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    const host = this.opts.host && this.opts.host !== '0.0.0.0' && this.opts.host !== '::' ? this.opts.host : '127.0.0.1';
+    return `${this.opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   async start(): Promise<this> {

@@ -1,4 +1,6 @@
-import type { BackendConfig } from '../config/schema.js';
+import type { BackendConfig, ServerConfig } from '../config/schema.js';
+import type { HealthState } from './health/state-machine.js';
+import type { DiscoveryStats } from './discovery/dns-discovery.js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
 import { UpstreamServer } from './server.js';
 import type { Balancer, BalancerContext } from './balancer/balancer.js';
@@ -15,6 +17,12 @@ export interface BackendDeps {
   onEject?: (server: UpstreamServer, forMs: number) => void;
 }
 
+/** Told when servers join or leave a backend (discovery); the health checker follows through it. */
+export interface MembershipListener {
+  added(server: UpstreamServer): void;
+  removed(server: UpstreamServer): void;
+}
+
 /** Every server is busy: the request may wait in the queue. */
 export const FULL = 'full' as const;
 
@@ -25,32 +33,125 @@ export const FULL = 'full' as const;
  */
 export class Backend {
   readonly name: string;
-  readonly servers: readonly UpstreamServer[];
-  readonly balancer: Balancer;
   readonly sticky: StickyCookies | undefined;
   readonly outlier: OutlierDetector;
   readonly budget: RetryBudget;
   readonly queue: WaitQueue;
   readonly clock: Clock;
   readonly config: BackendConfig;
+  /** Numbers of the discovery feeding this backend (kept by the discovery, read by status pages and metrics). */
+  discovery: DiscoveryStats | undefined;
+  /** Configs of the servers discovery added (a reload carries them over). */
+  readonly discovered = new Map<string, ServerConfig>();
   private readonly byName = new Map<string, UpstreamServer>();
+  /** One array for the backend's life, changed in place, so holders of `servers` see joins and leaves. */
+  private readonly members: UpstreamServer[];
+  private current: Balancer;
+  private readonly ctx: BalancerContext;
+  private readonly membership: MembershipListener[] = [];
 
   constructor(name: string, cfg: BackendConfig, deps: BackendDeps = {}, previous?: Backend) {
     this.name = name;
     this.config = cfg;
     this.clock = deps.clock ?? systemClock;
-    this.servers = cfg.servers.map((s, i) => new UpstreamServer(name, i, s, cfg, previous?.server(s.name)));
-    for (const s of this.servers) this.byName.set(s.name, s);
-    const ctx: BalancerContext = { clock: this.clock, random: deps.random ?? systemRandom, slowStartMs: cfg.slow_start };
-    this.balancer = createBalancer(cfg, this.servers, ctx);
+    this.members = cfg.servers.map((s, i) => new UpstreamServer(name, i, s, cfg, previous?.server(s.name)));
+    // A reload keeps what discovery found (state and pool included); servers already retiring stay with the old snapshot.
+    if (cfg.discovery && previous) {
+      for (const [n, sc] of previous.discovered) {
+        const old = previous.server(n);
+        if (!old || old.retiring || cfg.servers.some((s) => s.name === n)) continue;
+        const next = { ...sc, weight: cfg.discovery.weight, max_connections: cfg.discovery.max_connections };
+        this.members.push(new UpstreamServer(name, this.members.length, next, cfg, old));
+        this.discovered.set(n, next);
+      }
+    }
+    for (const s of this.members) this.byName.set(s.name, s);
+    this.ctx = { clock: this.clock, random: deps.random ?? systemRandom, slowStartMs: cfg.slow_start };
+    this.current = createBalancer(cfg, this.members, this.ctx);
     this.sticky = cfg.sticky ? new StickyCookies(name, cfg.sticky.cookie, cfg.sticky.keys, cfg.sticky.ttl) : undefined;
     this.outlier = new OutlierDetector(this.servers, cfg.outlier, deps.onEject ?? (() => {}));
     this.budget = new RetryBudget(cfg.retries.budget);
     this.queue = new WaitQueue(cfg.queue.size, cfg.queue.timeout);
   }
 
+  get servers(): readonly UpstreamServer[] {
+    return this.members;
+  }
+
+  /** The balancer; rebuilt when servers join or leave (it keeps state per server index). */
+  get balancer(): Balancer {
+    return this.current;
+  }
+
   server(name: string): UpstreamServer | undefined {
     return this.byName.get(name);
+  }
+
+  /** Follow servers joining and leaving. */
+  onMembership(listener: MembershipListener): void {
+    this.membership.push(listener);
+  }
+
+  /**
+   * A server found by discovery joins with the backend's settings. `health: 'down'` keeps it out
+   * of rotation until its health checks pass (then slow start ramps it up); `'up'` puts it in
+   * rotation now (the first answer at start, or health checks off). A server of that name that
+   * is retiring is taken back instead.
+   */
+  addServer(cfg: ServerConfig, health: HealthState): UpstreamServer {
+    const existing = this.byName.get(cfg.name);
+    if (existing) {
+      if (existing.retiring) existing.retiring = false;
+      return existing;
+    }
+    const s = new UpstreamServer(this.name, this.members.length, cfg, this.config);
+    s.health = health;
+    s.returnedAt = this.clock.now();
+    this.members.push(s);
+    this.byName.set(s.name, s);
+    this.discovered.set(s.name, cfg);
+    this.rebalance();
+    for (const l of this.membership) l.added(s);
+    return s;
+  }
+
+  /**
+   * Take a discovered server out: no new requests and no sticky sessions from now on (sticky users
+   * are sent elsewhere and get a new cookie); requests in flight finish; then it leaves the backend
+   * and its pool closes. While no other server is in rotation (its successors still wait for
+   * their health checks) it keeps serving and stays: a backend is never emptied by discovery.
+   */
+  retire(name: string): boolean {
+    const s = this.byName.get(name);
+    if (!s || s.retiring || !this.discovered.has(name)) return false;
+    s.retiring = true;
+    this.settle();
+    return true;
+  }
+
+  /** Remove retiring servers that have nothing in flight, once another server is in rotation. Called after anything that could allow it. */
+  settle(): void {
+    const now = this.clock.now();
+    if (!this.members.some((m) => m.available(now))) return;
+    for (const s of [...this.members]) if (s.retiring && s.inflight === 0) this.remove(s);
+  }
+
+  private remove(s: UpstreamServer): void {
+    const i = this.members.indexOf(s);
+    if (i < 0) return;
+    this.members.splice(i, 1);
+    this.byName.delete(s.name);
+    this.discovered.delete(s.name);
+    s.index = -1;
+    this.rebalance();
+    for (const l of this.membership) l.removed(s);
+    void s.close();
+  }
+
+  /** Renumber the servers and build a fresh balancer for them. */
+  private rebalance(): void {
+    this.members.forEach((m, i) => (m.index = i));
+    this.current = createBalancer(this.config, this.members, this.ctx);
   }
 
   /**
@@ -66,16 +167,30 @@ export class Backend {
     }
     let tier = Infinity;
     for (const s of this.servers) if (s.tier < tier && s.available(now) && !exclude?.includes(s)) tier = s.tier;
-    if (tier === Infinity) return undefined;
+    if (tier === Infinity) return this.selectRetiring(now, hashKey, exclude);
     const candidates: UpstreamServer[] = [];
     for (const s of this.servers) if (s.tier === tier && s.available(now) && s.hasCapacity() && !exclude?.includes(s)) candidates.push(s);
     if (candidates.length === 0) return FULL;
     return this.balancer.pick(candidates, { hashKey }) ?? FULL;
   }
 
+  /** The fallback while only withdrawn servers are in rotation (their successors not yet healthy). */
+  private selectRetiring(now: number, hashKey: string | undefined, exclude: readonly UpstreamServer[] | undefined): UpstreamServer | typeof FULL | undefined {
+    let inRotation = false;
+    const candidates: UpstreamServer[] = [];
+    for (const s of this.members) {
+      if (!s.retiring || !s.inRotation(now) || exclude?.includes(s)) continue;
+      inRotation = true;
+      if (s.hasCapacity()) candidates.push(s);
+    }
+    if (!inRotation) return undefined;
+    return candidates.length === 0 ? FULL : (this.current.pick(candidates, { hashKey }) ?? FULL);
+  }
+
   /** An attempt on `server` ended: free its slot and hand it to the longest-waiting request. */
   release(server: UpstreamServer): void {
     server.inflight--;
+    if (server.retiring && server.inflight === 0) this.settle();
     if (this.queue.length > 0) this.queue.serve((w: Waiter) => this.select(undefined, w.hashKey, undefined));
   }
 

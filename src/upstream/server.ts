@@ -13,8 +13,8 @@ export class UpstreamServer {
   readonly name: string;
   /** `backend/name`, the id operators use (e.g. `airflow/web-2`). */
   readonly id: string;
-  /** Position in its backend; balancers keep per-server state in arrays indexed by it. */
-  readonly index: number;
+  /** Position in its backend; balancers keep per-server state in arrays indexed by it. Renumbered by the backend when discovery adds or removes servers (-1 once removed). */
+  index: number;
   readonly url: URL;
   readonly tier: number;
   /** Requests in flight at most (0: no limit). */
@@ -45,6 +45,8 @@ export class UpstreamServer {
   admin: AdminState = 'ready';
   /** While draining: until when sticky sessions may still use the server. */
   drainUntil = 0;
+  /** Discovery no longer finds it: set by its backend only (`Backend.retire`); it leaves once idle. */
+  retiring = false;
 
   /** The pool settings this server was built with; a reload keeps the pool when they are unchanged. */
   readonly poolKey: string;
@@ -109,19 +111,26 @@ export class UpstreamServer {
     return sorted[Math.min(n - 1, Math.floor(n * 0.99))];
   }
 
-  /** In rotation for new requests: ready, healthy (or degraded), a weight above zero, not ejected. */
+  /** In rotation for new requests: ready, healthy (or degraded), a weight above zero, not ejected, not retiring. */
   available(now: number): boolean {
+    return !this.retiring && this.inRotation(now);
+  }
+
+  /** Ready, healthy (or degraded), a weight above zero, not ejected: what `available` checks besides retirement. */
+  inRotation(now: number): boolean {
     return this.admin === 'ready' && this.health !== 'down' && this.weight > 0 && this.ejectedUntil <= now;
   }
 
-  /** May serve a request whose sticky cookie names it: also while draining, within the grace period. */
+  /** May serve a request whose sticky cookie names it: also while draining, within the grace period; never while retiring. */
   availableForSticky(now: number): boolean {
+    if (this.retiring) return false;
     if (this.admin === 'drain') return now < this.drainUntil && this.health !== 'down' && this.ejectedUntil <= now;
     return this.available(now);
   }
 
-  /** One word for status pages: maint, drain, down, ejected, degraded or up. */
+  /** One word for status pages: retiring, maint, drain, down, ejected, degraded or up. */
   status(now: number): string {
+    if (this.retiring) return 'retiring';
     if (this.admin !== 'ready') return this.admin;
     if (this.health === 'down') return 'down';
     if (this.ejectedUntil > now) return 'ejected';

@@ -43,6 +43,7 @@ export class HealthChecker {
   private readonly random: Random;
   private readonly events: HealthEvents;
   private stopped = false;
+  private started = false;
 
   constructor(backend: string, servers: readonly UpstreamServer[], cfg: BackendConfig, deps: { clock: Clock; random: Random }, events: HealthEvents) {
     this.backend = backend;
@@ -52,12 +53,32 @@ export class HealthChecker {
     this.random = deps.random;
     this.events = events;
     this.prober = new Prober(cfg);
-    for (const s of servers) this.state.set(s, { machine: new HealthStateMachine(cfg.health.rise, cfg.health.fall, s.health), timer: undefined, components: undefined, componentsAt: 0, componentFailingSince: undefined, streakStartedAt: 0 });
+    for (const s of servers) this.track(s);
+  }
+
+  private track(s: UpstreamServer): void {
+    this.state.set(s, { machine: new HealthStateMachine(this.cfg.health.rise, this.cfg.health.fall, s.health), timer: undefined, components: undefined, componentsAt: 0, componentFailingSince: undefined, streakStartedAt: 0 });
   }
 
   /** Start checking every server now (the first round runs at once). */
   start(): void {
+    this.started = true;
     for (const s of this.servers) void this.check(s);
+  }
+
+  /** A server joined the backend (discovery): check it from now on, starting at once. */
+  add(server: UpstreamServer): void {
+    if (this.state.has(server)) return;
+    this.track(server);
+    if (this.started && !this.stopped) void this.check(server);
+  }
+
+  /** A server left the backend: stop checking it. */
+  remove(server: UpstreamServer): void {
+    const st = this.state.get(server);
+    if (!st) return;
+    clearTimeout(st.timer);
+    this.state.delete(server);
   }
 
   /** Checks start every interval counted from the previous start (a slow check does not stretch the period). */
@@ -72,7 +93,7 @@ export class HealthChecker {
   private async check(server: UpstreamServer): Promise<void> {
     const startedAt = this.clock.now();
     const result = await this.prober.probe(server.url.origin, () => this.clock.now());
-    if (this.stopped) return;
+    if (this.stopped || !this.state.has(server)) return;
     this.apply(server, result);
     this.schedule(server, startedAt);
   }

@@ -1,0 +1,88 @@
+import type { Identity } from '../auth/identity.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { identityHint } from '../observability/identity-hint.js';
+import { wantsHtml } from '../proxy/error-response.js';
+import type { Runtime } from '../server/runtime.js';
+import { ANSWERED, Refusal, type Authenticated, type Filter, type Routed } from './context.js';
+
+/** The companion header saying identity values are percent-encoded UTF-8. */
+export const ENCODING_HEADER = 'X-Auth-Encoding';
+
+/**
+ * Identity header values travel as they are when they are printable ASCII without `%`; any
+ * other value (`José`, `李雷`, control characters) is sent percent-encoded UTF-8, and the request
+ * carries `X-Auth-Encoding: percent` so the Airflow side decodes every identity header.
+ */
+function plain(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) return false;
+  }
+  return true;
+}
+
+/**
+ * Decide who the request is, once. Routes with `auth: sso | bearer` verify a bearer JWT or the
+ * session cookie (public paths excepted); an unauthenticated browser page goes to the IdP, any
+ * other request gets 401 with a challenge. Other routes verify nothing: what the request claims
+ * (a Basic user, a bearer's `sub`) is noted for the logs, never trusted.
+ */
+export function authenticateFilter(runtime: Runtime): Filter<Routed, Authenticated> {
+  return function authenticate(ctx) {
+    const mode = ctx.route.auth;
+    if ((mode === 'sso' || mode === 'bearer') && !ctx.isPublic && runtime.auth) return verified(ctx, runtime.auth);
+    const claimed = identityHint(ctx.req);
+    ctx.record.user = claimed.user;
+    ctx.record.auth = claimed.auth;
+    return { ...ctx, identity: undefined, upstreamIdentity: undefined, claimed, setCookie: undefined, body: undefined, dags: undefined, loginAttempt: false };
+  };
+}
+
+async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated | Refusal | typeof ANSWERED> {
+  const secure = ctx.listener.proto === 'https';
+  let outcome;
+  try {
+    outcome = await auth.authenticate(ctx.req, ctx.route.auth === 'sso', secure);
+  } catch (err) {
+    ctx.runtime.logger.error({ requestId: ctx.id, reason: (err as Error).message }, 'authentication failed');
+    outcome = { identity: undefined, reason: 'authentication is unavailable' } as const;
+  }
+  if (!outcome.identity) {
+    ctx.record.termination = 'unauthenticated';
+    if (ctx.route.auth === 'sso' && !ctx.tunnel && wantsLoginRedirect(ctx)) {
+      const login = await auth.loginRedirect(`${ctx.listener.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`, ctx.target, secure);
+      ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id });
+      ctx.res.end();
+      return ANSWERED;
+    }
+    return new Refusal('AIRGATE_ERR_UNAUTHENTICATED', { detail: outcome.reason, challenge: `Bearer realm="airgate", error="invalid_token", error_description="${outcome.reason.replace(/"/g, "'")}"` });
+  }
+  const id = outcome.identity;
+  ctx.record.user = id.user;
+  ctx.record.auth = id.method;
+  const upstreamIdentity = await identityHeaders(auth, id, ctx.route.name);
+  return { ...ctx, identity: id, upstreamIdentity, claimed: { user: id.user, auth: id.method }, setCookie: outcome.setCookie, body: undefined, dags: undefined, loginAttempt: false };
+}
+
+/** The headers that hand Airflow the verified identity: names from the config, values encoded by one rule, and the signed assertion. */
+async function identityHeaders(auth: Authenticator, id: Identity, audience: string): Promise<readonly string[]> {
+  const names = auth.cfg.headers;
+  const values: [string, string][] = [
+    [names.user, id.user],
+    [names.roles, id.role],
+    [names.groups, id.groups.join(',')],
+  ];
+  if (id.email) values.push([names.email, id.email]);
+  const encode = !values.every(([, v]) => plain(v));
+  const out: string[] = [];
+  for (const [n, v] of values) out.push(n, encode ? encodeURIComponent(v) : v);
+  if (encode) out.push(ENCODING_HEADER, 'percent');
+  out.push(auth.cfg.assertion.header, await auth.signer.assertion(id, audience, Date.now()));
+  return out;
+}
+
+/** A browser asking for a page (not an API call, not XHR or fetch): it may be sent to the login page. */
+function wantsLoginRedirect(ctx: Routed): boolean {
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
+  return wantsHtml(ctx.req, ctx.path);
+}
