@@ -4,6 +4,8 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'bench/results/'] },
+  // The recommended rules with type information (measured: ~30 s for the whole tree on 2 busy cores,
+  // against ~9 s without; CI runs it once, not per Node version).
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -17,11 +19,11 @@ export default tseslint.config(
       // Deliberate style: `async` on a method that implements a Promise-returning interface (the in-memory
       // session store beside the Redis one, test doubles) keeps the contract visible and turns throws into rejections.
       '@typescript-eslint/require-await': 'off',
-      // Deliberate style: `map.has(k) || map.set(k, v)` as a statement.
       // Node types every header as `string | string[]` (only set-cookie is ever an array) and many listener
       // arguments as `any`; messages and rejections built from them are deliberate.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowAny: true, allowArray: true, allowBoolean: true, allowNullish: true, allowNumber: true, allowRegExp: true }],
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true }],
+      // Deliberate style: `map.has(k) || map.set(k, v)` as a statement.
       '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],
       // node:test's test()/describe() return promises the runner itself awaits; awaiting them is not the idiom.
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] }],
