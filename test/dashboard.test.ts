@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import type { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 // with AIRGATE_UPDATE_SCREENSHOT=1; ordinary runs write the screenshot to a temp file and check it.
 const SCREENSHOT = process.env.AIRGATE_UPDATE_SCREENSHOT === '1' ? fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url)) : join(tmpdir(), `airgate-dashboard-${process.pid}.png`);
 const TOKEN = 'dashboard-test-token-123';
+const AUDIT = join(tmpdir(), `airgate-dashboard-audit-${process.pid}.log`);
 /** How long the page may take to show a change: one health check, one 1 s poll, and slack. */
 const SHOWN_WITHIN = 6000;
 
@@ -31,6 +32,7 @@ before(async () => {
   - { name: public, address: 127.0.0.1:0 }
 admin: { address: 127.0.0.1:0, token: "${TOKEN}" }
 access_log: { enabled: false }
+audit_log: { destination: ${AUDIT} }
 backends:
   airflow:
     balance: round-robin
@@ -59,30 +61,44 @@ routes:
   });
 });
 
+/** Until `file` exists and matches `re` (the audit destination writes asynchronously). */
+async function waitForFile(file: string, re: RegExp): Promise<void> {
+  const deadline = Date.now() + SHOWN_WITHIN;
+  while (!(existsSync(file) && re.test(readFileSync(file, 'utf8')))) {
+    if (Date.now() > deadline) assert.fail(`${file} never matched ${re}`);
+    await delay(5); // polling an asynchronous file write
+  }
+}
+
 after(async () => {
+  rmSync(AUDIT, { force: true });
   await browser?.close();
   await gateway?.stop(0);
   await Promise.all(sims.map((s) => s.stop()));
   await http.close();
 });
 
-/** A fresh browser context with a laptop-sized viewport, signed in through /dashboard?token=…. */
+/** A fresh browser context with a laptop-sized viewport, signed in through the sign-in form. */
 async function openDashboard(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  const form = await page.goto(`${admin}/dashboard`);
+  assert.equal(form?.status(), 401, 'without the cookie: the sign-in form');
+  await page.fill('input[name=token]', TOKEN);
+  await page.fill('input[name=user]', 'erin');
+  const [res] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/dashboard' && r.request().method() === 'GET'), page.click('button[type=submit]')]);
+  assert.equal(res.status(), 200, 'the sign-in ends on the dashboard');
+  assert.equal(new URL(page.url()).pathname, '/dashboard');
+  assert.equal(new URL(page.url()).search, '', 'no token in the address bar');
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   // Every failed request, by URL (the browser's own favicon probe apart: the admin API has none).
-  page.on('response', (res) => {
-    if (res.status() >= 400 && new URL(res.url()).pathname !== '/favicon.ico') problems.push(`${res.status()} for ${res.request().method()} ${res.url()}`);
+  page.on('response', (r) => {
+    if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') problems.push(`${r.status()} for ${r.request().method()} ${r.url()}`);
   });
   page.on('console', (msg) => {
     if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) problems.push(`console error: ${msg.text()}`);
   });
-  const res = await page.goto(`${admin}/dashboard?token=${encodeURIComponent(TOKEN)}`);
-  assert.equal(res?.status(), 200, 'the sign-in redirect ends on the dashboard');
-  assert.equal(new URL(page.url()).pathname, '/dashboard');
-  assert.equal(new URL(page.url()).search, '', 'the token does not stay in the address bar');
   return { context, page, problems };
 }
 
@@ -120,29 +136,36 @@ const row = (page: Page, server: string) => page.locator(`.card[data-backend="ai
 const badge = (page: Page, server: string, state: string) => row(page, server).locator('[data-role=state]', { hasText: new RegExp(`^${state}$`) });
 const server = (name: string) => gateway!.runtime.backends.get('airflow')!.server(name)!;
 
-test('/dashboard without the cookie or a token answers 401 with a hint; the token link sets an HttpOnly cookie', async () => {
+test('/dashboard without the cookie answers 401 with a sign-in form; a token in the URL signs nobody in; the form sets HttpOnly SameSite=Strict cookies', async () => {
   const bare = await request(`${admin}/dashboard`, { dispatcher: http });
   assert.equal(bare.statusCode, 401);
   assert.match(String(bare.headers['content-type']), /^text\/html/);
   assert.equal(bare.headers['set-cookie'], undefined);
-  assert.match(await bare.body.text(), /\/dashboard\?token=YOUR_ADMIN_TOKEN/);
+  assert.match(await bare.body.text(), /<form method="post" action="\/dashboard\/login">[\s\S]*type="password" name="token"/);
 
-  const wrong = await request(`${admin}/dashboard?token=not-the-token`, { dispatcher: http });
+  const inUrl = await request(`${admin}/dashboard?token=${TOKEN}`, { dispatcher: http });
+  assert.equal(inUrl.statusCode, 401, 'the token in a URL (history, logs) no longer signs in');
+  assert.equal(inUrl.headers['set-cookie'], undefined);
+  await inUrl.body.dump();
+
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const wrong = await request(`${admin}/dashboard/login`, { dispatcher: http, method: 'POST', headers: form, body: 'token=not-the-token' });
   assert.equal(wrong.statusCode, 401, 'a wrong token neither signs in nor shows the page');
   assert.equal(wrong.headers['set-cookie'], undefined);
-  assert.match(await wrong.body.text(), /\/dashboard\?token=/);
+  assert.match(await wrong.body.text(), /That is not the admin token/);
 
   const bearer = await request(`${admin}/dashboard`, { dispatcher: http, headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(bearer.statusCode, 200, 'the bearer token also opens the page');
   assert.match(await bearer.body.text(), /<title>airgate dashboard<\/title>/);
 
-  const signIn = await request(`${admin}/dashboard?token=${TOKEN}`, { dispatcher: http });
+  const signIn = await request(`${admin}/dashboard/login`, { dispatcher: http, method: 'POST', headers: form, body: `token=${encodeURIComponent(TOKEN)}&user=frank` });
   await signIn.body.dump();
   assert.equal(signIn.statusCode, 303);
   assert.equal(signIn.headers.location, '/dashboard');
-  const cookie = String(signIn.headers['set-cookie']);
-  assert.match(cookie, /^airgate_admin=[^;]+; Path=\/; HttpOnly; SameSite=Strict$/);
-  assert.ok(!cookie.includes(TOKEN), 'the cookie holds a hash of the token, not the token');
+  const cookies = [signIn.headers['set-cookie']].flat().map(String);
+  assert.match(cookies[0]!, /^airgate_admin=[^;]+; Path=\/; HttpOnly; SameSite=Strict$/);
+  assert.equal(cookies[1], 'airgate_operator=frank; Path=/; HttpOnly; SameSite=Strict');
+  assert.ok(!cookies.join().includes(TOKEN), 'the cookie holds a hash of the token, not the token');
 });
 
 test('the dashboard shows the backend, its servers and charts, and follows a health failure and a drain live', async () => {
@@ -186,6 +209,10 @@ test('the dashboard shows the backend, its servers and charts, and follows a hea
     await row(page, 'web-2').locator('button[data-act=drain]').click({ timeout: SHOWN_WITHIN });
     await badge(page, 'web-2', 'drain').waitFor({ timeout: SHOWN_WITHIN });
     assert.equal(server('web-2').admin, 'drain');
+    // The audit log names the operator who signed in to the dashboard.
+    await waitForFile(AUDIT, /"action":"server\.drain"/);
+    const drained = readFileSync(AUDIT, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.action === 'server.drain')!;
+    assert.deepEqual([drained.server, drained.user, drained.auth, drained.from, drained.to], ['web-2', 'erin', 'admin-cookie', 'ready', 'drain']);
     await row(page, 'web-2').locator('button[data-act=ready]').waitFor({ timeout: SHOWN_WITHIN });
     assert.equal(await row(page, 'web-2').locator('button[data-act=drain]').count(), 0, 'a drained server offers Enable, not Drain');
     await badge(page, 'web-3', 'up').waitFor({ timeout: SHOWN_WITHIN });

@@ -299,6 +299,7 @@ routes:
     await once(session, 'close');
     // The tunnel takes web-1's only slot: an ordinary request finds no room (queue size 0).
     const ws = new WebSocket(`ws://127.0.0.1:${g.gateway.port('plain')}/_sim/ws`);
+    ws.on('error', () => undefined); // terminate() below may meet the gateway closing the tunnel
     await once(ws, 'open');
     const busy = await request(`http://127.0.0.1:${g.gateway.port('plain')}/_sim/echo`);
     assert.equal(busy.statusCode, 503);

@@ -93,8 +93,10 @@ routes: [{ path: /, backend: a }]
     assert.equal(atB.headers['x-airgate-error'], 'AIRGATE_ERR_LOGIN_LOCKED');
     await atB.body.dump();
 
+    // Two signs raise it (one stale form is not drift); both reach B.
     (a.gateway.observer.drift as unknown as { raise(b: string, s: string, n: string[]): void }).raise('a', 'The CSRF session token is missing.', ['af3']);
-    await waitFor(() => b.gateway.observer.drift.backends.has('a'), 'instance B to show the drift signal');
+    (a.gateway.observer.drift as unknown as { raise(b: string, s: string, n: string[]): void }).raise('a', 'The CSRF session token is missing.', ['af3']);
+    await waitFor(() => b.gateway.observer.drift.active().has('a'), 'instance B to show the drift signal');
   } finally {
     await a.gateway.stop(0);
     await b.gateway.stop(0);

@@ -19,7 +19,10 @@ export interface ServerStatus {
   inflight: number;
   ejected: boolean;
   ejections: number;
-  /** Requests answered and 5xx answers since start (clients compute rates). */
+  /**
+   * Requests whose answer the client got from this server, and the 5xx among them (a gateway 502
+   * after this server failed counts; an attempt retried on another server does not), since start.
+   */
   served: number;
   failed: number;
   /** Latency estimate of the peak-EWMA balancer (ms), when the backend uses it. */
@@ -39,7 +42,7 @@ export interface BackendStatus {
   servers: ServerStatus[];
 }
 
-export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null = null, source: 'config' | 'dns' = 'config'): ServerStatus {
+export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | null, answered: { served: number; failed: number }, source: 'config' | 'dns' = 'config'): ServerStatus {
   const p99 = s.p99();
   return {
     name: s.name,
@@ -54,17 +57,25 @@ export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | nu
     inflight: s.inflight,
     ejected: s.ejectedUntil > now,
     ejections: s.totalEjections,
-    served: s.served,
-    failed: s.failed,
+    served: answered.served,
+    failed: answered.failed,
     ewmaMs: ewmaMs === null ? null : Math.round(ewmaMs * 100) / 100,
     p99Ms: p99 === undefined ? null : Math.round(p99 * 100) / 100,
   };
 }
 
 /** The picture the admin API, the CLI and (later) the dashboard show. */
-export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; backends: BackendStatus[]; events: GatewayEvent[] } {
+export interface CertificateStatus {
+  listener: string;
+  name: string;
+  notAfter: string;
+  expiresInSeconds: number;
+}
+
+export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; backends: BackendStatus[]; certificates: CertificateStatus[]; events: GatewayEvent[] } {
   return {
     time: new Date().toISOString(),
+    certificates: observer.certificates().map((c) => ({ listener: c.listener, name: c.name, notAfter: c.notAfter.toISOString(), expiresInSeconds: Math.round((c.notAfter.getTime() - Date.now()) / 1000) })),
     backends: [...rt.backends.values()].map((b) => {
       const now = b.clock.now();
       const ewma = b.balancer instanceof PeakEwmaBalancer ? b.balancer : undefined;
@@ -73,9 +84,9 @@ export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; 
         balance: b.balancer.name,
         clusterDegraded: rt.clusterDegraded(b.name) ?? null,
         queued: b.queue.length,
-        secretKeyDrift: observer.drift.backends.has(b.name),
+        secretKeyDrift: observer.drift.active().has(b.name),
         discovery: b.discovery ? { ...b.discovery } : null,
-        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null, b.discovered.has(s.name) ? 'dns' : 'config')),
+        servers: b.servers.map((s) => serverStatus(s, now, ewma ? ewma.estimate(s, now) : null, observer.metrics.answeredBy(b.name, s.name), b.discovered.has(s.name) ? 'dns' : 'config')),
       };
     }),
     events: observer.events.items.slice(0, 30),

@@ -34,7 +34,6 @@ export class BearerVerifier {
       const typ = typeof protectedHeader.typ === 'string' ? protectedHeader.typ.toLowerCase() : undefined;
       if (typ !== undefined && !issuer.cfg.token_types.includes(typ)) return { error: `the bearer token's type "${protectedHeader.typ}" is not an access token type this gateway accepts` };
       if (payload.nonce !== undefined || payload.at_hash !== undefined || payload.c_hash !== undefined) return { error: 'the bearer token is an ID token, not an access token' };
-      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- kept as is; a non-string claim is not rejected today (see issue 16 notes)
       const user = String(payload[issuer.cfg.username_claim] ?? payload.sub ?? '');
       const groups = stringList(payload[issuer.cfg.groups_claim]);
       const email = typeof payload.email === 'string' ? payload.email : undefined;

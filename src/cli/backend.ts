@@ -1,8 +1,11 @@
+import { userInfo } from 'node:os';
 import { request } from 'undici';
 
 export interface BackendCommandOptions {
   admin: string;
   token?: string;
+  /** The name the audit log records (default: the login name of this shell). */
+  as?: string;
 }
 
 /**
@@ -31,11 +34,20 @@ export async function backendCommand(action: string, id: string, value: string |
   const url = `${opts.admin.replace(/\/$/, '')}/backends/${encodeURIComponent(id.slice(0, slash))}/servers/${encodeURIComponent(id.slice(slash + 1))}`;
   let res: Awaited<ReturnType<typeof request>> | undefined;
   try {
-    res = await request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body!) });
+    res = await request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-airgate-operator': opts.as ?? operator() }, body: JSON.stringify(body!) });
   } catch (err) {
     fail(`cannot reach the admin API at ${opts.admin}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const answer = (await res!.body.json().catch(() => ({}))) as { error?: string; id?: string; status?: string; weight?: number };
   if (res!.statusCode !== 200 || answer.id === undefined) fail(answer.error ?? `${opts.admin} answered ${res!.statusCode} without a server status; is it the admin API?`);
   process.stdout.write(`${answer.id}: ${answer.status}, weight ${answer.weight}\n`);
+}
+
+/** The login name of whoever runs the command, for the audit log. */
+function operator(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? '';
+  }
 }

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: no window in which SIGUSR1 would start the inspector.
+import './signal-guard.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
@@ -43,6 +45,7 @@ program
   .argument('[weight]', 'the new weight (with "weight")')
   .requiredOption('--admin <url>', 'admin API URL, e.g. http://127.0.0.1:9090')
   .option('--token <token>', 'admin bearer token (default: $AIRGATE_ADMIN_TOKEN)')
+  .option('--as <name>', 'your name in the audit log (default: your login name)')
   .action(backendCommand);
 
 program

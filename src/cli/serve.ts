@@ -1,8 +1,10 @@
+import cluster from 'node:cluster';
 import { Gateway, type HealthSnapshot } from '../server/gateway.js';
 import type { AirgateConfig } from '../config/schema.js';
 import { loadOrExit } from './load-or-exit.js';
 import { runtimeStatus } from '../admin/status.js';
-import { isWorker, PrimaryCounter, runPrimary, withoutHealthChecks, workerCount, workerSlot, type PrimaryMessage } from './cluster.js';
+import { isWorker, PrimaryCounter, runPrimary, withoutHealthChecks, workerCount, workerSlot, type PrimaryMessage, type ReloadOutcome, type WorkerMessage } from './cluster.js';
+import { listenErrorMessage } from './listen-error.js';
 
 /** Stop gracefully on SIGTERM/SIGINT and exit 0; a second signal exits at once. */
 export function stopOnSignals(stop: () => Promise<void>): void {
@@ -24,16 +26,34 @@ export function stopOnSignals(stop: () => Promise<void>): void {
 
 export async function runGateway(config: AirgateConfig, configFile?: string): Promise<Gateway> {
   const gateway = new Gateway(config, { configFile });
-  await gateway.start();
+  await startOrExit(gateway, config);
   stopOnSignals(() => gateway.stop());
   // SIGHUP: reopen log files (logrotate) and reload the configuration file (errors are logged; the running config stays).
   process.on('SIGHUP', () => {
     gateway.observer.reopen();
-    void gateway.reload();
+    void gateway.reload().then((r) => auditSignalReload(gateway, r.ok, r.ok ? undefined : r.errors));
   });
-  // SIGUSR1: reopen log files only.
+  // SIGUSR1: reopen log files only (its listener also keeps Node's inspector from starting).
   process.on('SIGUSR1', () => gateway.observer.reopen());
   return gateway;
+}
+
+/** A reload ordered by SIGHUP, in the audit log (who: whoever may signal the process). */
+function auditSignalReload(gateway: Gateway, ok: boolean, errors: string[] | undefined): void {
+  gateway.observer.operatorAction({ action: 'config.reload', user: null, auth: 'signal', client: null, success: ok, ...(errors ? { errors } : {}) });
+}
+
+/** Start; an address that cannot be bound ends the process with one line naming it (exit 1), no stack. */
+async function startOrExit(gateway: Gateway, config: AirgateConfig, onListenError?: (message: string) => Promise<void>): Promise<void> {
+  try {
+    await gateway.start();
+  } catch (err) {
+    const message = listenErrorMessage(err, config);
+    if (message === undefined) throw err;
+    if (onListenError) await onListenError(message);
+    else process.stderr.write(`airgate: ${message}\n`);
+    process.exit(1);
+  }
 }
 
 export async function serveCommand(opts: { config: string }): Promise<void> {
@@ -45,6 +65,8 @@ export async function serveCommand(opts: { config: string }): Promise<void> {
 
 /** A worker of `workers: N`: one gateway, driven by the primary's messages. */
 async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> {
+  // The primary is gone (it stopped the machine): leave quietly instead of with an EPIPE stack.
+  cluster.worker?.on('error', () => process.exit(1));
   let asked = 0;
   const waiting = new Map<number, (text: string) => void>();
   const ask = (kind: 'metrics' | 'status') =>
@@ -60,20 +82,53 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     deps: { sharedCounter: new PrimaryCounter() },
     transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : { ...c, admin: undefined }),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
+    onRevoke: (match, maxAgeMs) => process.send?.({ type: 'revoke', match, maxAgeMs }),
     machineMetrics: () => ask('metrics'),
     machineStatus: async () => JSON.parse(await ask('status')) as object,
+    machineReload: () =>
+      new Promise((resolve) => {
+        const id = ++asked;
+        reloadWaiting.set(id, resolve);
+        process.send?.({ type: 'reload-request', id } satisfies WorkerMessage);
+      }),
     discovery: 'remote',
     initialHealth: process.env.AIRGATE_INITIAL_HEALTH ? (JSON.parse(process.env.AIRGATE_INITIAL_HEALTH) as HealthSnapshot) : undefined,
   });
-  await gateway.start();
-  process.on('SIGHUP', () => undefined); // the primary orders reloads
+  const reloadWaiting = new Map<number, (r: ReloadOutcome) => void>();
+  await startOrExit(gateway, config, (message) => new Promise((resolve) => process.send?.({ type: 'fatal', message } satisfies WorkerMessage, undefined, {}, () => resolve())));
+  process.on('SIGHUP', () => undefined); // the primary orders reloads and reopens
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
+  // A SIGUSR1 sent to a worker itself (logrotate's postrotate may signal every airgate process).
+  process.on('SIGUSR1', () => {
+    gateway.observer.reopen();
+    gateway.logger.info({ signal: 'SIGUSR1' }, 'log files reopened');
+  });
   process.on('message', (m: PrimaryMessage) => {
-    if (m.type === 'reload') void gateway.reload().then((r) => process.send?.({ type: 'reloaded', ok: r.ok }));
+    if (m.type === 'reload')
+      void gateway.reload().then((r) => {
+        // One audit line per machine: the admin worker writes it (the admin API audits its own requests).
+        if (m.bySignal && workerSlot() === 0) auditSignalReload(gateway, r.ok, r.ok ? undefined : r.errors);
+        process.send?.({ type: 'reloaded', ok: r.ok });
+      });
+    if (m.type === 'reopen') {
+      gateway.observer.reopen();
+      process.send?.({ type: 'reopened' } satisfies WorkerMessage);
+    }
+    if (m.type === 'reload-refused') {
+      // The primary refused the file before any worker saw it (and logged why): count it here, where /metrics and /status read.
+      gateway.reloads.failed++;
+      gateway.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors: m.errors });
+      if (m.bySignal && workerSlot() === 0) auditSignalReload(gateway, false, m.errors);
+    }
+    if (m.type === 'reload-done') {
+      reloadWaiting.get(m.id)?.(m.result);
+      reloadWaiting.delete(m.id);
+    }
     if (m.type === 'stop') void gateway.stop().then(() => process.exit(0));
     if (m.type === 'health') gateway.applyHealth(m.health);
     if (m.type === 'admin') gateway.applyAdminChange(m.change);
+    if (m.type === 'revoke') gateway.applyRevocation(m.match, m.maxAgeMs);
     if (m.type === 'metrics') {
       if (m.kind === 'status') process.send?.({ type: 'metrics', id: m.id, json: runtimeStatus(gateway.runtime, gateway.observer) });
       else void gateway.observer.metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: m.id, json }));

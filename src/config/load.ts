@@ -34,7 +34,13 @@ export function loadConfigText(text: string, file: string, options: LoadOptions 
     return { line: pos.line, column: pos.col };
   };
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` })));
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const dup = e.code === 'DUPLICATE_KEY' ? duplicateKey(doc, e.pos[0], lines) : undefined;
+        if (dup) return { file, ...at(e.pos[0]), path: dup.path, message: `duplicate key "${dup.key}": it already appears at line ${dup.firstLine}; a key may appear once in a mapping` };
+        return { file, ...at(e.pos[0]), path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` };
+      }),
+    );
   }
   if (!isMap(doc.contents)) {
     throw new ConfigError([{ file, ...at(doc.contents?.range?.[0]), path: '', message: `expected a mapping with listeners, backends and routes, found ${doc.contents ? 'another kind of document' : 'an empty file'}` }]);
@@ -132,6 +138,32 @@ function locate(doc: Document, path: readonly PropertyKey[]): { offset?: number;
     lastGood = (node as Node | null)?.range?.[0] ?? keyOffset ?? lastGood;
   }
   return { offset: lastGood, keyOffset };
+}
+
+/** The repeated key at `offset`, its key path, and the line of its first appearance. */
+function duplicateKey(doc: Document, offset: number, lines: LineCounter): { key: string; path: string; firstLine: number } | undefined {
+  const walk = (node: unknown, path: (string | number)[]): { key: string; path: string; firstLine: number } | undefined => {
+    if (isMap(node)) {
+      for (const p of node.items) {
+        if (!isScalar(p.key)) continue;
+        const key = String(p.key.value);
+        if (p.key.range?.[0] === offset) {
+          const first = node.items.find((q) => isScalar(q.key) && String(q.key.value) === key && q !== p);
+          const firstOffset = isScalar(first?.key) ? first.key.range?.[0] : undefined;
+          return { key, path: formatPath([...path, key]), firstLine: firstOffset === undefined ? 0 : lines.linePos(firstOffset).line };
+        }
+        const found = walk(p.value, [...path, key]);
+        if (found) return found;
+      }
+    } else if (isSeq(node)) {
+      for (let i = 0; i < node.items.length; i++) {
+        const found = walk(node.items[i], [...path, i]);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return walk(doc.contents, []);
 }
 
 function pathOfNode(doc: Document, target: Node): string {

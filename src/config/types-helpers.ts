@@ -36,6 +36,5 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   if (typeof value === 'string') return `string ${JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value)}`;
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects returned above; TypeScript narrows `unknown` only to `{}`
   return `${typeof value} ${String(value)}`;
 }

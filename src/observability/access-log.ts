@@ -1,6 +1,6 @@
 import type { AirgateConfig } from '../config/schema.js';
 import type { RequestRecord } from './request-record.js';
-import { LineBatcher, openDestination, type Destination } from './destination.js';
+import { LineBatcher, openDestination, ownsStream, type Destination } from './destination.js';
 import type { Random } from '../core/clock.js';
 
 type Field = AirgateConfig['access_log']['fields'][number];
@@ -29,6 +29,8 @@ export class AccessLog {
   private readonly ownDestination: boolean;
   /** Only files can be reopened (stdout and stderr stay as they are). */
   private readonly isFile: boolean;
+  /** Files and syslog are closed with the log; stdout and stderr stay open. */
+  private readonly ends: boolean;
   /** The line builder for the configured fields, generated once at load (no per-field calls). */
   private readonly build: (r: RequestRecord, iso: (ms: number) => string, redact: (p: string) => string) => string;
   private readonly sample: number;
@@ -36,8 +38,9 @@ export class AccessLog {
   private readonly redact: RegExp | undefined;
 
   constructor(cfg: AirgateConfig['access_log'], random: Random, destination?: Destination) {
-    this.destination = destination ?? openDestination(cfg.destination);
+    this.destination = destination ?? openDestination(cfg.destination, 'access');
     this.ownDestination = destination === undefined;
+    this.ends = this.ownDestination && ownsStream(cfg.destination);
     this.isFile = this.ownDestination && cfg.destination.startsWith('/');
     this.batch = new LineBatcher(this.destination);
     this.build = compileLine(cfg.fields);
@@ -71,7 +74,7 @@ export class AccessLog {
     } catch {
       /* not open yet */
     }
-    if ((this.destination as unknown as { fd: number }).fd > 2) this.destination.end();
+    if (this.ends) this.destination.end();
   }
 
 }

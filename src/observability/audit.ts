@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import type { AirgateConfig } from '../config/schema.js';
 import type { RequestRecord } from './request-record.js';
-import { openDestination, type Destination } from './destination.js';
+import { openDestination, ownsStream, type Destination } from './destination.js';
 
 type Rule = { methods: readonly string[]; re: RegExp; action: (method: string, m: RegExpExecArray, query: URLSearchParams) => string; resource: (m: RegExpExecArray, query: URLSearchParams) => Record<string, string> };
 
@@ -68,17 +68,37 @@ export function refineAudit(audit: NonNullable<RequestRecord['audit']>, body: Bu
   if (audit.action === 'task_instance.mark' && typeof b.new_state === 'string') audit.resource.state = b.new_state;
 }
 
-/** A separate stream of who did what to which DAG, with Airflow's answer. */
+/** An operator's change to the gateway itself, made through the admin API (or a signal). */
+export interface OperatorAction {
+  /** `server.drain`, `server.ready`, `server.maint`, `server.weight`, `config.reload`. */
+  action: string;
+  backend?: string;
+  server?: string;
+  from?: string | number;
+  to?: string | number;
+  /** Who: the name the operator gave (dashboard sign-in, `airgate backend --as`, X-Airgate-Operator), or null. */
+  user: string | null;
+  /** How they proved it: `admin-token` (bearer), `admin-cookie` (dashboard), `signal` (SIGHUP). */
+  auth: 'admin-token' | 'admin-cookie' | 'signal';
+  client: string | null;
+  success: boolean;
+  errors?: string[];
+}
+
+/** A separate stream of who did what to which DAG, with Airflow's answer; and of operators' changes to the gateway. */
 export class AuditLog {
   private readonly logger: Logger;
   private readonly destination: Destination;
   private readonly ownDestination: boolean;
   /** Only files can be reopened (stdout and stderr stay as they are). */
   private readonly isFile: boolean;
+  /** Files and syslog are closed with the log; stdout and stderr stay open. */
+  private readonly ends: boolean;
 
   constructor(cfg: AirgateConfig['audit_log'], destination?: Destination) {
-    this.destination = destination ?? openDestination(cfg.destination);
+    this.destination = destination ?? openDestination(cfg.destination, 'audit');
     this.ownDestination = destination === undefined;
+    this.ends = this.ownDestination && ownsStream(cfg.destination);
     this.isFile = this.ownDestination && cfg.destination.startsWith('/');
     this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, this.destination);
   }
@@ -102,6 +122,10 @@ export class AuditLog {
     });
   }
 
+  operator(a: OperatorAction): void {
+    this.logger.info({ type: 'audit', time: new Date().toISOString(), ...a });
+  }
+
   reopen(): void {
     if (this.isFile) this.destination.reopen();
   }
@@ -113,6 +137,6 @@ export class AuditLog {
     } catch {
       /* not open yet */
     }
-    if ((this.destination as unknown as { fd: number }).fd > 2) this.destination.end();
+    if (this.ends) this.destination.end();
   }
 }

@@ -1,11 +1,29 @@
 import { pino } from 'pino';
+import { SyslogDestination } from './syslog.js';
 
-export type Destination = ReturnType<typeof pino.destination>;
+/** Where request logs go: what the access and audit logs use of a pino destination. */
+export interface Destination {
+  write(text: string): boolean;
+  /** logrotate: open the file again (no-op for stdout, stderr and syslog). */
+  reopen(): void;
+  flushSync(): void;
+  end(): void;
+}
 
-/** A pino destination for request logs: asynchronous writes, reopenable for logrotate. */
-export function openDestination(dest: string): Destination {
+/**
+ * A destination for request logs: stdout, stderr, a file (asynchronous writes, reopenable for
+ * logrotate), or a syslog server (`syslog://host:port`, `syslog+tcp://host:port`; RFC 5424 with
+ * `msgid` as MSGID).
+ */
+export function openDestination(dest: string, msgid: string): Destination {
+  if (dest.startsWith('syslog')) return new SyslogDestination(dest, msgid);
   const target = dest === 'stdout' ? 1 : dest === 'stderr' ? 2 : dest;
   return pino.destination({ dest: target, sync: false, mkdir: typeof target === 'string' });
+}
+
+/** Whether closing `dest` should end it (files and syslog; never stdout or stderr). */
+export function ownsStream(dest: string): boolean {
+  return dest !== 'stdout' && dest !== 'stderr';
 }
 
 const BATCH_CHARS = 16_000;

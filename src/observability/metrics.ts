@@ -2,6 +2,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { RequestRecord } from './request-record.js';
 import type { Runtime } from '../server/runtime.js';
 import type { UpstreamServer } from '../upstream/server.js';
+import { TrafficMetrics } from './traffic-metrics.js';
+import { ListenerTraffic } from './listener-traffic.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint', 'retiring'] as const;
@@ -9,8 +11,11 @@ const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint', 'retiring
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
   reloads: { ok: number; failed: number };
-  certificates: () => { listener: string; file: string; notAfter: Date }[];
-  drift: () => Map<string, number>;
+  certificates: () => { listener: string; name: string; notAfter: Date }[];
+  /** ACME orders and renewals per listener certificate. */
+  acme?: () => { listener: string; name: string; ok: number; failed: number }[];
+  /** Backends where secret-key drift is suspected now. */
+  drift: () => ReadonlySet<string>;
 }
 
 /**
@@ -27,9 +32,14 @@ export class Metrics {
   private retries = new Map<string, number>();
   private redispatches = new Map<string, number>();
   private terminations = new Map<string, number>();
+  /** Per `backend\0server`: requests the server answered to the client, and 5xx among them (status pages). */
+  private readonly answered = new Map<string, [number, number]>();
+  readonly listeners = new ListenerTraffic();
+  private readonly traffic: TrafficMetrics;
 
   constructor(runtime: () => Runtime, counters: GatewayCounters) {
     const r = this.registry;
+    this.traffic = new TrafficMetrics(r, this.listeners);
     collectDefaultMetrics({ register: r, prefix: 'airgate_process_' });
     this.duration = new Histogram({
       name: 'airgate_request_duration_seconds',
@@ -172,7 +182,8 @@ export class Metrics {
       registers: [r],
       collect() {
         this.reset();
-        for (const b of runtime().backends.values()) this.set({ backend: b.name }, counters.drift().has(b.name) ? 1 : 0);
+        const drift = counters.drift();
+        for (const b of runtime().backends.values()) this.set({ backend: b.name }, drift.has(b.name) ? 1 : 0);
       },
     });
     new Gauge({
@@ -245,14 +256,27 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'airgate_tls_certificate_expiry_seconds',
+      name: 'airgate_certificate_expiry_seconds',
       aggregator: 'min',
-      help: 'Seconds until a served certificate expires',
-      labelNames: ['listener', 'file'],
+      help: 'Seconds until a served certificate (file or ACME) expires; name is its first DNS name',
+      labelNames: ['listener', 'name'],
       registers: [r],
       collect() {
         this.reset();
-        for (const c of counters.certificates()) this.set({ listener: c.listener, file: c.file }, Math.round((c.notAfter.getTime() - Date.now()) / 1000));
+        for (const c of counters.certificates()) this.set({ listener: c.listener, name: c.name }, Math.round((c.notAfter.getTime() - Date.now()) / 1000));
+      },
+    });
+    new Counter({
+      name: 'airgate_certificate_renewals_total',
+      help: 'ACME orders and renewals by result; a failure keeps the current certificate in service',
+      labelNames: ['listener', 'name', 'result'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const a of counters.acme?.() ?? []) {
+          this.inc({ listener: a.listener, name: a.name, result: 'ok' }, a.ok);
+          this.inc({ listener: a.listener, name: a.name, result: 'failed' }, a.failed);
+        }
       },
     });
   }
@@ -265,13 +289,28 @@ export class Metrics {
     const cls = Math.min(4, Math.max(0, Math.floor(r.status / 100) - 1));
     counts[cls]!++;
     if (r.retries > 0 && r.backend) this.retries.set(r.backend, (this.retries.get(r.backend) ?? 0) + r.retries);
-    if (r.termination !== 'ok') this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
+    this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
+    this.traffic.record(r);
+    if (r.server && (r.headersMs >= 0 || r.termination.startsWith('upstream-'))) {
+      // The server whose answer (or failure) the client got: a connect failure retried elsewhere is not this server's.
+      const sk = `${r.backend}\u0000${r.server}`;
+      let a = this.answered.get(sk);
+      if (!a) this.answered.set(sk, (a = [0, 0]));
+      a[0]++;
+      if (r.status >= 500) a[1]++;
+    }
     if (r.backend) {
       const hk = `${r.backend}\u0000${r.server}`;
       let child = this.durationChildren.get(hk);
       if (!child) this.durationChildren.set(hk, (child = this.duration.labels(r.backend, r.server)));
       child.observe(r.totalMs / 1000);
     }
+  }
+
+  /** Requests `server` of `backend` answered to clients, and the 5xx among them. */
+  answeredBy(backend: string, server: string): { served: number; failed: number } {
+    const a = this.answered.get(`${backend}\u0000${server}`);
+    return { served: a?.[0] ?? 0, failed: a?.[1] ?? 0 };
   }
 
   redispatched(backend: string): void {

@@ -9,11 +9,14 @@ import type { RequestRecord } from './request-record.js';
 import { SecretKeyDrift } from './secret-key-drift.js';
 import type { Runtime } from '../server/runtime.js';
 import type { Destination } from './destination.js';
+import type { OperatorAction } from './audit.js';
 
 export interface ObserverOptions {
   /** Replace the configured destinations (tests capture the lines). */
   accessDestination?: Destination;
   auditDestination?: Destination;
+  /** Wall-clock milliseconds for the secret-key drift detector (tests move time). */
+  now?: () => number;
 }
 
 /**
@@ -29,10 +32,19 @@ export class Observer {
   private readonly options: ObserverOptions;
   private logSettings = '';
 
+  /** The certificates every TLS listener serves (status page, metrics). */
+  readonly certificates: GatewayCounters['certificates'];
+
   constructor(config: AirgateConfig, logger: Logger, runtime: () => Runtime, counters: Omit<GatewayCounters, 'drift'>, options: ObserverOptions = {}) {
     this.options = options;
-    this.drift = new SecretKeyDrift(logger, (s) => this.events.push('drift', `secret_key drift suspected in ${s.backend}: ${s.sign}`, { nodes: s.nodes }));
-    this.metrics = new Metrics(runtime, { ...counters, drift: () => this.drift.backends });
+    this.certificates = counters.certificates;
+    this.drift = new SecretKeyDrift(
+      logger,
+      (s) => this.events.push('drift', `secret_key drift suspected in ${s.backend}: ${s.sign}`, { nodes: s.nodes }),
+      (backend) => this.events.push('drift', `secret_key drift in ${backend} cleared: the nodes agree again`),
+      options.now,
+    );
+    this.metrics = new Metrics(runtime, { ...counters, drift: () => this.drift.active() });
     this.configure(config);
   }
 
@@ -57,6 +69,16 @@ export class Observer {
     this.metrics.record(r);
     this.accessLog?.write(r);
     if (r.audit) this.auditLog?.write(r);
+  }
+
+  /** Count a listener's connections and bytes (called for every listener the gateway creates). */
+  watchListener(name: string, server: import('node:events').EventEmitter): void {
+    this.metrics.listeners.watch(name, server);
+  }
+
+  /** An operator action (drain, ready, maint, weight, reload): an audit line saying who did it. */
+  operatorAction(entry: OperatorAction): void {
+    this.auditLog?.operator(entry);
   }
 
   /** logrotate (SIGUSR1 / SIGHUP). */

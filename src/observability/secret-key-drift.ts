@@ -10,19 +10,35 @@ export interface DriftSignal {
   at: number;
 }
 
+/** Signs needed within WINDOW_MS before drift is suspected: one stale form after a restart is not drift. */
+export const DRIFT_SIGNS = 2;
+export const DRIFT_WINDOW_MS = 5 * 60_000;
+/** Without a sign for this long (while requests keep flowing through the same nodes), the nodes agree again. */
+export const DRIFT_CLEAR_MS = 10 * 60_000;
+
+interface BackendDrift {
+  /** Times of recent signs (within the window). */
+  signs: number[];
+  last: number;
+  suspected: boolean;
+}
+
 /**
  * Notices the signs of Airflow webservers with different `[webserver] secret_key` values, which
  * stickiness would hide: "The CSRF session token is missing." or "Bad Signature" answers, and a
  * `session` cookie accepted by one node and refused (redirected to the login page) by another.
- * Raises the named warning AIRGATE_WARN_SECRET_KEY_DRIFT in the logs, metrics and status.
+ * Two signs within five minutes raise the named warning AIRGATE_WARN_SECRET_KEY_DRIFT in the
+ * logs, metrics and status; ten minutes without a sign clear it (logged, and shown as an event).
+ * Time comes from the injected clock.
  */
 export class SecretKeyDrift {
-  /** Backends with a drift signal, and when it was last seen. */
-  readonly backends = new Map<string, number>();
+  private readonly state = new Map<string, BackendDrift>();
   readonly recent: DriftSignal[] = [];
   private readonly accepted = new Map<string, string>();
   private readonly logger: Logger;
   private readonly onSignal: (s: DriftSignal) => void;
+  private readonly onClear: (backend: string) => void;
+  private readonly now: () => number;
   private bus: RedisBus | undefined;
 
   /** Share signals with every instance (store: redis). */
@@ -32,9 +48,29 @@ export class SecretKeyDrift {
     bus.on('drift', (m) => this.raise(String(m.backend), String(m.sign), m.nodes as string[], true));
   }
 
-  constructor(logger: Logger, onSignal: (s: DriftSignal) => void) {
+  constructor(logger: Logger, onSignal: (s: DriftSignal) => void, onClear: (backend: string) => void = () => undefined, now: () => number = Date.now) {
     this.logger = logger;
     this.onSignal = onSignal;
+    this.onClear = onClear;
+    this.now = now;
+  }
+
+  /** Backends where drift is suspected now (clearing those whose nodes have agreed long enough). */
+  active(): ReadonlySet<string> {
+    const now = this.now();
+    const out = new Set<string>();
+    for (const [backend, st] of this.state) {
+      if (!st.suspected) continue;
+      if (now - st.last >= DRIFT_CLEAR_MS) {
+        st.suspected = false;
+        st.signs = [];
+        this.logger.info({ code: 'AIRGATE_WARN_SECRET_KEY_DRIFT', backend, cleared: true }, `secret_key drift in backend ${backend} cleared: no sign for ${DRIFT_CLEAR_MS / 60_000} minutes`);
+        this.onClear(backend);
+        continue;
+      }
+      out.add(backend);
+    }
+    return out;
   }
 
   /** A `session` cookie was accepted (a page served) by `server`. */
@@ -56,11 +92,21 @@ export class SecretKeyDrift {
 
   private raise(backend: string, sign: string, nodes: string[], remote = false): void {
     if (!remote) this.bus?.publish('drift', { backend, sign, nodes });
-    const s: DriftSignal = { backend, sign, nodes, at: Date.now() };
-    this.backends.set(backend, s.at);
+    const at = this.now();
+    const s: DriftSignal = { backend, sign, nodes, at };
     this.recent.unshift(s);
     this.recent.length = Math.min(this.recent.length, 20);
-    this.logger.warn({ code: 'AIRGATE_WARN_SECRET_KEY_DRIFT', backend, sign, nodes }, `secret_key drift suspected in backend ${backend}: ${sign} (${nodes.join(', ')}); every webserver must share [webserver] secret_key`);
+    let st = this.state.get(backend);
+    if (!st) this.state.set(backend, (st = { signs: [], last: at, suspected: false }));
+    st.signs = st.signs.filter((t) => at - t < DRIFT_WINDOW_MS);
+    st.signs.push(at);
+    st.last = at;
+    if (st.suspected || st.signs.length < DRIFT_SIGNS) {
+      this.logger.info({ backend, sign, nodes, signs: st.signs.length, suspected: st.suspected }, `secret_key mismatch sign in backend ${backend}: ${sign}`);
+      return;
+    }
+    st.suspected = true;
+    this.logger.warn({ code: 'AIRGATE_WARN_SECRET_KEY_DRIFT', backend, sign, nodes, signs: st.signs.length }, `secret_key drift suspected in backend ${backend}: ${sign} (${nodes.join(', ')}); every webserver must share [webserver] secret_key`);
     this.onSignal(s);
   }
 }

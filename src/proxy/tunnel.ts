@@ -67,8 +67,16 @@ class Tunnel implements Dispatcher.DispatchHandler {
     upstream.on('error', () => client.destroy());
     upstream.once('close', () => client.destroy());
     client.once('close', () => upstream.destroy());
-    upstream.pipe(client);
-    client.pipe(upstream);
+    // A WebSocket has no half-close: once either side has ended, the other is told (FIN) and the
+    // tunnel closes, so a gone client never keeps its server's slot.
+    const both = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.pipe(client, { end: false });
+    client.pipe(upstream, { end: false });
+    client.once('end', () => upstream.end(both));
+    upstream.once('end', () => client.end(both));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {

@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
 import { Authenticator, newBootId } from '../auth/authenticator.js';
+import { MemorySessionStore, type Revocation } from '../auth/session-store.js';
 import { RedisBus } from '../store/redis-bus.js';
 import { DiscoveryManager, type DiscoveryDeps, type DiscoverySnapshot } from '../upstream/discovery/manager.js';
 
@@ -23,10 +24,14 @@ export interface GatewayOptions {
   transformConfig?: (cfg: AirgateConfig) => AirgateConfig;
   /** Told when the admin API changed a server (a worker relays it to its siblings). */
   onAdminChange?: (change: AdminChange) => void;
+  /** Told of every logout with the memory session store (a worker relays it to its siblings). */
+  onRevoke?: (match: Revocation, maxAgeMs: number) => void;
   /** The metrics of the whole machine (workers of `workers: N` ask the primary to add them up). */
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */
   machineStatus?: () => Promise<object>;
+  /** Reload every worker of the machine (the admin API of `workers: N` asks the primary). */
+  machineReload?: () => Promise<{ ok: boolean }>;
   /** DNS discovery: resolve here (default), or take the primary's lists from `applyHealth` (a worker). */
   discovery?: 'resolve' | 'remote';
   /** Applied before the listeners open (a worker starts with the primary's servers and health). */
@@ -66,6 +71,7 @@ export class Gateway implements ListenerHost {
   readonly onAdminChange: ((c: AdminChange) => void) | undefined;
   readonly machineMetrics: (() => Promise<string>) | undefined;
   readonly machineStatus: (() => Promise<object>) | undefined;
+  readonly machineReload: (() => Promise<{ ok: boolean }>) | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly options: GatewayOptions;
@@ -80,13 +86,15 @@ export class Gateway implements ListenerHost {
     this.options = options;
     const config = options.transformConfig ? options.transformConfig(given) : given;
     this.logger = options.logger ?? createLogger(config.logging.level);
-    this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])) }, options.observer);
+    this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])), acme: () => this.listeners.flatMap((l) => (l.certs?.acme ? [{ listener: l.config.name, name: l.certs.acme.name, ...l.certs.acme.renewals }] : [])) }, options.observer);
     this.runtime = new Runtime(config, this.logger, options.deps, undefined, this.observer.events);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
     this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;
     this.onAdminChange = options.onAdminChange;
     this.machineMetrics = options.machineMetrics;
     this.machineStatus = options.machineStatus;
+    this.machineReload = options.machineReload;
+    for (const l of this.listeners) this.observer.watchListener(l.config.name, l.server);
     this.discovery = new DiscoveryManager(
       () => this.runtime.backends,
       this.logger,
@@ -117,6 +125,8 @@ export class Gateway implements ListenerHost {
     if (this.options.initialHealth) this.applyHealth(this.options.initialHealth);
     const authCfg = this.runtime.config.auth;
     if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, this.bootId, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
+    const store = this.runtime.auth?.store;
+    if (store instanceof MemorySessionStore) store.relay = this.options.onRevoke;
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -183,11 +193,13 @@ export class Gateway implements ListenerHost {
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
       if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, this.bootId, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
+      if (next.auth?.store instanceof MemorySessionStore) next.auth.store.relay = this.options.onRevoke;
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
     }
     this.runtime = next;
+    for (const l of added) this.observer.watchListener(l.config.name, l.server);
     this.discovery.configure(config);
     const removed = this.listeners.filter((l) => !keep.has(l));
     for (const [l, lc] of keep) l.update(lc);
@@ -210,6 +222,12 @@ export class Gateway implements ListenerHost {
     this.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors });
     this.logger.error({ errors }, 'configuration reload failed; the running configuration stays');
     return { ok: false, errors };
+  }
+
+  /** Apply a logout made by another worker (memory session store). */
+  applyRevocation(match: Revocation, maxAgeMs: number): void {
+    const store = this.runtime.auth?.store;
+    if (store instanceof MemorySessionStore) store.applyRevocation(match, maxAgeMs);
   }
 
   /** Apply an operator change made through another worker's admin API. */

@@ -11,6 +11,8 @@ export interface SpawnedGateway {
   port: number;
   /** Everything the process wrote to stdout so far. */
   stdout: () => string;
+  /** Everything the process (and its workers) wrote to stderr so far. */
+  stderr: () => string;
   exited: Promise<number | null>;
   cleanup: () => void;
 }
@@ -37,6 +39,7 @@ export async function spawnGateway(yaml: string): Promise<SpawnedGateway> {
     child,
     port,
     stdout: () => out,
+    stderr: () => err,
     exited,
     cleanup: () => {
       if (child.exitCode === null) child.kill('SIGKILL');
