@@ -76,7 +76,7 @@ export class MachineCollector {
     }
     if (metrics) {
       const counts = metrics.filter((m) => ['counter', 'histogram'].includes(String(m.type)));
-      this.retiredMetrics = (await AggregatorRegistry.aggregate([this.retiredMetrics, counts]).getMetricsAsJSON()) as MetricsJson;
+      this.retiredMetrics = await AggregatorRegistry.aggregate([this.retiredMetrics, counts]).getMetricsAsJSON();
     }
   }
 

@@ -100,7 +100,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     server.pool.dispatch(
       {
         path: ctx.target,
-        method: ctx.method as Dispatcher.HttpMethod,
+        method: ctx.method,
         headers: init.headers,
         body: this.body,
         headersTimeout: ctx.route.headersTimeout,
