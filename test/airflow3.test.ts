@@ -96,7 +96,7 @@ async function call(context: BrowserContext, path: string, method = 'GET', body?
   const page = context.pages()[0]!;
   return page.evaluate(
     async ([p, m, b]) => {
-      const r = await fetch(p as string, { method: m as string, headers: { 'content-type': 'application/json' }, body: b === undefined ? undefined : JSON.stringify(b) });
+      const r = await fetch(p, { method: m, headers: { 'content-type': 'application/json' }, body: b === undefined ? undefined : JSON.stringify(b) });
       return { status: r.status, body: await r.text(), node: r.headers.get('x-sim-node'), error: r.headers.get('x-airgate-error') };
     },
     [path, method, body] as const,

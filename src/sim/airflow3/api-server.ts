@@ -196,7 +196,7 @@ export class Airflow3Api {
   private login(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const next = url.searchParams.get('next');
     if (next && !safeNext(next, req)) return detail(req, res, 400, 'Invalid or unsafe next URL');
-    const target = (this.o.loginUrl ?? '/auth/login') + (next ? `?${new URLSearchParams({ next })}` : '');
+    const target = (this.o.loginUrl ?? '/auth/login') + (next ? `?${new URLSearchParams({ next }).toString()}` : '');
     res.writeHead(307, { location: target, 'content-length': 0 }).end();
   }
 
