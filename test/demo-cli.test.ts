@@ -74,8 +74,10 @@ async function checks(demo: Demo): Promise<Map<string, { pass: number; fail: num
   return byServer;
 }
 
-/** Log in through the development IdP in a real browser; returns what /_airgate/userinfo says. */
-async function browserLogin(browser: import('playwright-core').Browser, demo: Demo, user: string, path: string): Promise<{ role: string; landed: string }> {
+type Page = import('playwright-core').Page;
+
+/** Log in through the development IdP in a real browser; returns what /_airgate/userinfo says. `then` runs in the logged-in page. */
+async function browserLogin(browser: import('playwright-core').Browser, demo: Demo, user: string, path: string, then?: (page: Page) => Promise<void>): Promise<{ role: string; landed: string }> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -93,14 +95,46 @@ async function browserLogin(browser: import('playwright-core').Browser, demo: De
     const info = await page.goto(`${demo.url}/_airgate/userinfo`);
     const body = (await info!.json()) as { user: string; role: string };
     assert.equal(body.user, user);
+    await then?.(page);
     return { role: body.role, landed };
   } finally {
     await context.close();
   }
 }
 
+/** A call the page makes with the browser's cookies, as the Airflow 3 UI does. */
+async function pageFetch(page: Page, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: unknown }> {
+  return page.evaluate(async ({ path, method, body }) => {
+    const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as unknown };
+  }, { path, method: init.method ?? 'GET', body: init.body });
+}
+
+/**
+ * Airflow 3 answers the browser's `/api/v2` and `/ui` calls as the logged-in user, and its own
+ * authorization (SimpleAuthManager: a trigger needs USER) decides by the gateway's role: the run's
+ * `triggered_by` names the user, and a Viewer's trigger is refused by Airflow, not by airgate.
+ */
+async function airflow3AsUser(page: Page, user: string, role: string): Promise<void> {
+  const dags = await pageFetch(page, '/api/v2/dags');
+  assert.equal(dags.status, 200, `${user}: /api/v2/dags`);
+  assert.ok((dags.body as { dags: { dag_id: string }[] }).dags.some((d) => d.dag_id === 'example_etl'));
+  const runId = `demo_by_${user}`;
+  const trigger = await pageFetch(page, '/api/v2/dags/example_etl/dagRuns', { method: 'POST', body: { dag_run_id: runId, logical_date: null } });
+  if (role === 'Viewer') {
+    assert.deepEqual(trigger, { status: 403, body: { detail: 'Forbidden' } }, `${user} (Viewer) may not trigger`);
+  } else {
+    assert.equal(trigger.status, 200, `${user} (${role}) triggers: ${JSON.stringify(trigger.body)}`);
+    assert.equal((trigger.body as { triggered_by: string }).triggered_by, user, 'Airflow saw the logged-in user');
+  }
+  const grid = await pageFetch(page, '/ui/grid/runs/example_etl');
+  assert.equal(grid.status, 200, `${user}: /ui/grid/runs`);
+  const runs = (grid.body as { run_id: string }[]).map((r) => r.run_id);
+  assert.equal(runs.includes(runId), role !== 'Viewer', `${user}'s run in the UI's grid: ${runs.join(', ')}`);
+}
+
 for (const airflow of [2, 3] as const) {
-  test(`airgate demo --airflow ${airflow}: banner first, every server up, SSO in a browser, the printed commands work`, { timeout: 90_000 }, async (t) => {
+  test(`airgate demo --airflow ${airflow}: banner first, every server up, SSO in a browser${airflow === 3 ? ', Airflow serves the user with their role' : ''}, the printed commands work`, { timeout: 90_000 }, async (t) => {
     const demo = await startDemo(t, airflow);
 
     // What a user reads first: the URL, the users, the commands; no IdP warnings anywhere.
@@ -109,6 +143,7 @@ for (const airflow of [2, 3] as const) {
     assert.doesNotMatch(demo.stdout(), /oidc-provider (WARNING|NOTICE)/);
     assert.equal(demo.banner.match(/development IdP/g)?.length, 1, 'one line says the IdP is a development one');
     assert.match(demo.banner, new RegExp(`simulated Airflow ${airflow} `));
+    if (airflow === 3) assert.match(demo.banner, /\n {2}\/ui and \/api\/v2 reach Airflow 3 as the user you log in as, with that role;/, 'one line says how Airflow 3 sees the user');
 
     // Every server is still up once each has had enough checks to be taken down.
     await eventually(async () => [...(await checks(demo)).values()].filter((c) => c.pass + c.fail >= FALL).length === 3, `${FALL} health checks of each server`, 30_000);
@@ -134,7 +169,7 @@ for (const airflow of [2, 3] as const) {
       const users = [...demo.banner.matchAll(/(alice|bob|carol) \((\w+)\)/g)];
       assert.equal(users.length, 3);
       for (const [, user, role] of airflow === 3 ? users : users.slice(0, 1)) {
-        const seen = await browserLogin(browser, demo, user!, page);
+        const seen = await browserLogin(browser, demo, user!, page, airflow === 3 ? (p) => airflow3AsUser(p, user!, role!) : undefined);
         assert.deepEqual(seen, { role, landed: page }, `${user} logs in and lands where they started`);
       }
     } finally {
@@ -162,6 +197,16 @@ for (const airflow of [2, 3] as const) {
       const bad = await request(`${demo.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"admin","password":"wrong"}' });
       assert.equal(bad.statusCode, 401);
       assert.deepEqual(await bad.body.json(), { detail: 'Invalid credentials' });
+      // Its tokens keep their user and role through the gateway: admin triggers, viewer is refused by Airflow.
+      for (const [user, status] of [['admin', 200], ['viewer', 403]] as const) {
+        const issued = await request(`${demo.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password: user }) });
+        assert.equal(issued.statusCode, 201);
+        const { access_token } = (await issued.body.json()) as { access_token: string };
+        const res = await request(`${demo.url}/api/v2/dags/example_etl/dagRuns`, { method: 'POST', headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ dag_run_id: `curl_by_${user}`, logical_date: null }) });
+        assert.equal(res.statusCode, status, `${user}'s own token triggers`);
+        const body = (await res.body.json()) as { triggered_by?: string; detail?: string };
+        assert.deepEqual(status === 200 ? body.triggered_by : body, status === 200 ? 'admin' : { detail: 'Forbidden' });
+      }
     }
 
     demo.proc.kill('SIGTERM');

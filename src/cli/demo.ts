@@ -72,6 +72,9 @@ async function loadDemoCluster(): Promise<typeof import('../sim/demo-cluster.js'
   }
 }
 
+/** Airflow 3: the api-servers' `[api_auth] jwt_issuer`; airgate's tokens for them carry it too. */
+const AIRFLOW3_ISSUER = 'airflow-demo';
+
 /** Holds the gateway's log lines until the banner is out, so the banner is the first thing a user reads. */
 class HeldLog {
   private held: string[] | undefined = [];
@@ -109,16 +112,25 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
     backchannelLogoutUri: `${url}/_airgate/backchannel-logout`,
     clientId: 'airgate-demo',
     clientSecret: 'airgate-demo-secret',
+    airflow3Issuer: AIRFLOW3_ISSUER,
   });
-  // A signing key for the identity assertion, read once at start; the file is gone before the banner.
-  const keyDir = mkdtempSync(join(tmpdir(), 'airgate-demo-'));
-  const assertionKeyFile = join(keyDir, 'assertion-key.pem');
-  writeFileSync(assertionKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  // The key files (the assertion's signing key; on Airflow 3 the api-servers' public key, which the
+  // gateway's JWKS serves beside its own) are read once at start and gone before the banner.
   const adminToken = randomBytes(18).toString('base64url');
-  const yaml = demoConfigYaml({ host: opts.host, port, airflow, servers: cluster.sims, issuer: cluster.issuer, sessionKey: randomBytes(32).toString('base64url'), adminToken, assertionKeyFile });
+  const keyDir = mkdtempSync(join(tmpdir(), 'airgate-demo-'));
   const log = new HeldLog();
-  const gateway = new Gateway(loadConfigText(yaml, '<demo>'), { logger: createLogger('info', log) });
+  let gateway: Gateway;
   try {
+    const assertionKeyFile = join(keyDir, 'assertion-key.pem');
+    writeFileSync(assertionKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    let airflow3;
+    if (cluster.airflow3Jwk) {
+      const jwksFile = join(keyDir, 'airflow-jwks.json');
+      writeFileSync(jwksFile, JSON.stringify({ keys: [cluster.airflow3Jwk] }), { mode: 0o600 });
+      airflow3 = { jwksFile, issuer: AIRFLOW3_ISSUER, jwksUrl: `${url}/_airgate/jwks.json` };
+    }
+    const yaml = demoConfigYaml({ host: opts.host, port, airflow, servers: cluster.sims, issuer: cluster.issuer, sessionKey: randomBytes(32).toString('base64url'), adminToken, assertionKeyFile, airflow3 });
+    gateway = new Gateway(loadConfigText(yaml, '<demo>'), { logger: createLogger('info', log) });
     await gateway.start();
   } catch (err) {
     log.release(); // the reason is in the log
