@@ -106,7 +106,7 @@ async function browserLogin(browser: import('playwright-core').Browser, demo: De
 async function pageFetch(page: Page, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: unknown }> {
   return page.evaluate(async ({ path, method, body }) => {
     const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as unknown };
+    return { status: res.status, body: (await res.json()) };
   }, { path, method: init.method ?? 'GET', body: init.body });
 }
 
