@@ -23,9 +23,10 @@ let idpSigningKey: JWK;
 let machine: { server: Server; url: string; sign: (claims: Record<string, unknown>) => Promise<string> };
 
 before(async () => {
-  sims = await Promise.all(['web-1', 'web-2'].map((name) => new SimulatedAirflow({ name, remoteUserHeader: 'X-Auth-User' }).start()));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
+  // airflow/webserver_config.py installed: Airflow's session follows airgate's assertion (verified against the gateway's JWKS).
+  sims = await Promise.all(['web-1', 'web-2'].map((name) => new SimulatedAirflow({ name, airflow2: { webserverConfig: true, airgate: { jwksUrl: `${origin}/_airgate/jwks.json` } } }).start()));
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   idpSigningKey = { ...(await exportJWK(privateKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
   idp = await new DevIdp().start([{ clientId: 'airgate', clientSecret: 'airgate-secret', redirectUris: [`${origin}/_airgate/callback`], postLogoutRedirectUris: [`${origin}/`], backchannelLogoutUri: `${origin}/_airgate/backchannel-logout` }], { jwks: { keys: [idpSigningKey] } });
@@ -119,9 +120,10 @@ test('a real browser logs in through the IdP and Airflow sees the user, the role
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === 'airgate_session')!;
     assert.ok(session.httpOnly && session.value.length < 4096, 'HttpOnly, under 4 KB');
-    // The simulated Airflow trusts X-Auth-User (AUTH_REMOTE_USER): its UI shows the user.
+    // Airflow (webserver_config.py) verifies the assertion and logs the user in: its UI shows the user and the role.
     await page.goto(`${gw.url}/login/`);
     assert.match((await page.textContent('#user'))!, /Logged in as alice/);
+    assert.equal(await page.textContent('#role'), 'Admin');
     // userinfo
     const info = await page.goto(`${gw.url}/_airgate/userinfo`);
     assert.deepEqual(await info!.json(), { sub: 'alice', user: 'alice', email: 'alice@example.com', groups: ['airflow-admins', 'team-a'], role: 'Admin', auth: 'oidc' });

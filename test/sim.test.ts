@@ -95,7 +95,7 @@ test('airflow 2 health: schedulerUnhealthy keeps 200 and reports a stale heartbe
   assert.ok(Date.now() - Date.parse(hb) > 30_000, 'an unhealthy scheduler has a heartbeat older than the threshold');
 });
 
-test('airflow 2 health: metadbUnhealthy keeps 200 and marks the database and scheduler unhealthy', async (t) => {
+test('airflow 2 health: metadbUnhealthy keeps 200 and marks every block unhealthy, dag_processor included', async (t) => {
   const s = await sim(t);
   const req = http(t);
   s.setFaults({ metadbUnhealthy: true });
@@ -105,6 +105,9 @@ test('airflow 2 health: metadbUnhealthy keeps 200 and marks the database and sch
   assert.deepEqual(Object.keys(body).sort(), HEALTH_KEYS);
   assert.deepEqual(body.metadatabase, { status: 'unhealthy' });
   assert.deepEqual(body.scheduler, { status: 'unhealthy', latest_scheduler_heartbeat: null });
+  // airflow/api/common/airflow_health.py: every job query fails, so every block stays unhealthy.
+  assert.deepEqual(body.triggerer, { status: 'unhealthy', latest_triggerer_heartbeat: null });
+  assert.deepEqual(body.dag_processor, { status: 'unhealthy', latest_dag_processor_heartbeat: null });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -209,25 +212,31 @@ test('airflow 2 REST: /api/v1/dags with basic auth admin:admin lists the DAGs', 
   assert.equal(body.total_entries, 3);
 });
 
-test('airflow 2 REST: the trusted remote-user header authenticates only when configured', async (t) => {
-  const trusting = await sim(t, { name: 'trusting', remoteUserHeader: 'X-Auth-User' });
-  const plain = await sim(t, { name: 'plain' });
+test('airflow 2 REST: /api/v1 never reads the remote-user header; the session made at GET /login/ does the authenticating', async (t) => {
+  // airflow/api_connexion/security.py tries only [api] auth_backends; FAB reads the header only at GET /login/.
+  const trusting = await sim(t, { name: 'trusting', remoteUserHeader: 'X-Auth-User', airflow2: { registrationRole: 'User' } });
   const req = http(t);
-  const ok = await req(`${trusting.url}/api/v1/dags`, { headers: { 'x-auth-user': 'alice' } });
+  const ignored = await req(`${trusting.url}/api/v1/dags`, { headers: { 'x-auth-user': 'alice' } });
+  assert.equal(ignored.statusCode, 401, 'the header alone opens nothing on the REST API');
+  await ignored.body.dump();
+
+  const login = await req(`${trusting.url}/login/?next=%2Fhome`, { headers: { 'x-auth-user': 'alice' } });
+  assert.equal(login.statusCode, 302);
+  assert.equal(login.headers.location, '/home');
+  const session = cookie(login.headers, 'session');
+  await login.body.dump();
+  const ok = await req(`${trusting.url}/api/v1/dags`, { headers: { cookie: session } });
   assert.equal(ok.statusCode, 200);
+  assert.equal(ok.headers['set-cookie'], undefined, 'sessions are not saved for /api/v1');
   assert.equal(((await ok.body.json()) as { total_entries: number }).total_entries, 3);
 
   const run = await req(`${trusting.url}/api/v1/dags/example_etl/dagRuns`, {
     method: 'POST',
-    headers: { 'X-Auth-User': 'alice', 'content-type': 'application/json' },
+    headers: { cookie: session, 'content-type': 'application/json' },
     body: JSON.stringify({ dag_run_id: 'by-alice' }),
   });
   assert.equal(run.statusCode, 200);
   assert.equal(((await run.body.json()) as { triggered_by: string }).triggered_by, 'alice');
-
-  const ignored = await req(`${plain.url}/api/v1/dags`, { headers: { 'x-auth-user': 'alice' } });
-  assert.equal(ignored.statusCode, 401);
-  await ignored.body.dump();
 });
 
 test('airflow 2 REST: triggering a dag run returns 200, then 409 for the same dag_run_id', async (t) => {
@@ -365,9 +374,15 @@ test('UI: login form, wrong password, right password, then the home page shows t
       body: new URLSearchParams({ csrf_token: csrf, username: 'admin', password }).toString(),
     });
 
+  // AuthDBView.login: a wrong password flashes and answers 302 back to /login/?next=…
   const wrong = await post('wrong');
-  assert.equal(wrong.statusCode, 200);
-  const wrongHtml = await wrong.body.text();
+  assert.equal(wrong.statusCode, 302);
+  assert.equal(wrong.headers.location, '/login/?next=%2Fhome');
+  const flashed = cookie(wrong.headers, 'session');
+  await wrong.body.dump();
+  const again = await req(`${s.url}${wrong.headers.location}`, { headers: { cookie: flashed } });
+  assert.equal(again.statusCode, 200);
+  const wrongHtml = await again.body.text();
   assert.ok(wrongHtml.includes('Invalid login. Please try again.'), wrongHtml);
   assert.equal(csrfOf(wrongHtml), csrf, 'the re-rendered form keeps the CSRF token');
 

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readBoundedBody } from '../core/body.js';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Runtime } from '../server/runtime.js';
@@ -56,6 +57,9 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * and `POST /backends/{backend}/servers/{server}` with `{"state": "ready|drain|maint"}` and/or
  * `{"weight": N}` — HAProxy's `set server state` / `set weight`, over HTTP with a bearer token.
  */
+/** Admin API bodies are a few bytes of JSON: anything larger, or stalling, is refused. */
+const ADMIN_BODY_LIMITS = { maxBytes: 65_536, idleMs: 10_000 };
+
 export class AdminServer {
   readonly server: Server;
   private token: Buffer;
@@ -168,10 +172,15 @@ export class AdminServer {
     const server = backend?.server(serverName);
     if (!backend || !server) return json(res, 404, { error: `no server ${backendName}/${serverName}` });
     let body: { state?: unknown; weight?: unknown };
+    let raw: Buffer;
     try {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as typeof body;
+      raw = await readBoundedBody(req, ADMIN_BODY_LIMITS);
+    } catch {
+      res.shouldKeepAlive = false;
+      return json(res, 413, { error: `the body must be JSON of at most ${ADMIN_BODY_LIMITS.maxBytes} bytes, sent without pauses` });
+    }
+    try {
+      body = JSON.parse(raw.toString() || '{}') as typeof body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new TypeError('not an object');
     } catch {
       return json(res, 400, { error: 'expected a JSON body such as {"state":"drain"} or {"weight":2}' });

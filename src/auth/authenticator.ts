@@ -140,7 +140,7 @@ export class Authenticator {
       if (this.opened.size >= 10_000) this.opened.clear();
       this.opened.set(token, s);
     }
-    if (this.store.isRevoked(s.sid)) return { identity: undefined, reason: 'the session was logged out' };
+    if (this.store.isRevoked(s.sid, { idpSid: s.idp_sid, sub: s.sub, iat: (s as { iat?: number }).iat ?? 0 })) return { identity: undefined, reason: 'the session was logged out' };
     const idleS = Math.floor(this.cfg.session.idle_timeout / 1000);
     if (nowS - s.seen > idleS) return { identity: undefined, reason: 'the session was idle too long' };
     await this.refreshIfDue(s.sid);
@@ -199,6 +199,8 @@ export class Authenticator {
     const user = String(claims[o.username_claim] ?? claims.sub);
     const email = typeof claims.email === 'string' ? claims.email : undefined;
     const groups = stringList(claims[o.groups_claim]);
+    const bad = controlCharacterIn(user, email, groups);
+    if (bad) return { error: `the identity provider sent a ${bad} with a control character (U+0000-U+001F, U+007F-U+009F), which Airflow cannot accept; ask your directory administrator to correct it` };
     const sid = randomBytes(16).toString('base64url');
     const idpSid = typeof claims.sid === 'string' ? claims.sid : undefined;
     await this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined }, this.cfg.session!.max_age);
@@ -231,6 +233,16 @@ export class Authenticator {
     this.logger.info({ idpSid: sid, sub, sessions: n }, 'back-channel logout');
     return n;
   }
+}
+
+/** C0 controls, DEL and C1 controls: never part of a name, e-mail address or group (airflow/airgate_airflow/headers.py refuses them too). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Which identity value holds a control character: "user name", "e-mail address", "group", or undefined. */
+export function controlCharacterIn(user: string, email: string | undefined, groups: readonly string[]): string | undefined {
+  if (CONTROL.test(user)) return 'user name';
+  if (email !== undefined && CONTROL.test(email)) return 'e-mail address';
+  return groups.some((g) => CONTROL.test(g)) ? 'group' : undefined;
 }
 
 /** Only a path on this origin: anything else (scheme, `//host`, backslashes) becomes `/`. */

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../store/redis-client.js';
 import type { Logger } from '../observability/logger.js';
 import type { SessionStore, SessionTokens } from './session-store.js';
 
@@ -20,9 +21,8 @@ export class RedisSessionStore implements SessionStore {
 
   constructor(url: string, logger: Logger) {
     this.logger = logger;
-    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (n: number) => Math.min(n * 200, 2000) };
-    this.redis = new Redis(url, options);
-    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
+    this.redis = redisClient(url, 'commands');
+    this.subscriber = redisClient(url, 'subscriber');
     this.redis.on('error', () => undefined);
     this.subscriber.on('error', () => undefined);
     void this.subscriber.subscribe(`${P}revoked`).catch(() => undefined);

@@ -16,8 +16,8 @@ export interface SessionTokens {
 export interface SessionStore {
   get(sid: string): Promise<SessionTokens | undefined>;
   set(sid: string, tokens: SessionTokens, ttlMs: number): Promise<void>;
-  /** Synchronous: checked on every request. */
-  isRevoked(sid: string): boolean;
+  /** Synchronous: checked on every request. `session`: the cookie's IdP session id, subject and issue time (seconds), for revocations by IdP session or subject. */
+  isRevoked(sid: string, session?: { idpSid?: string | undefined; sub: string; iat: number }): boolean;
   revoke(match: { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined }, maxAgeMs: number): Promise<number>;
   close(): void;
 }
@@ -27,9 +27,16 @@ export interface SessionStore {
  * revocation list: a session ended by logout or back-channel logout is refused even while its
  * cookie is still valid.
  */
+/** A logout to apply: by airgate session id, IdP session id or subject. */
+export type Revocation = { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined };
+
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, { tokens: SessionTokens; until: number }>();
   private readonly revoked = new Map<string, number>();
+  /** Revoked IdP sessions and subjects (`idp:…`, `sub:…` → [when revoked (s), until (ms)]): sessions issued before are refused, wherever they were made. */
+  private readonly revokedOwners = new Map<string, [number, number]>();
+  /** Told of every logout made here (workers of `workers: N` tell their siblings through the primary). */
+  relay: ((match: Revocation, maxAgeMs: number) => void) | undefined;
   private readonly maxEntries: number;
 
   /** `maxEntries`: sessions and revocations kept at most each; the oldest go first (a login flood cannot grow memory without limit). */
@@ -69,14 +76,33 @@ export class MemorySessionStore implements SessionStore {
 
   close(): void {}
 
-  isRevoked(sid: string): boolean {
-    return this.revoked.has(sid);
+  isRevoked(sid: string, session?: { idpSid?: string | undefined; sub: string; iat: number }): boolean {
+    if (this.revoked.has(sid)) return true;
+    if (!session || this.revokedOwners.size === 0) return false;
+    const bySub = this.revokedOwners.get(`sub:${session.sub}`);
+    if (bySub && session.iat <= bySub[0]) return true;
+    const byIdp = session.idpSid === undefined ? undefined : this.revokedOwners.get(`idp:${session.idpSid}`);
+    return byIdp !== undefined && session.iat <= byIdp[0];
   }
 
-  /** End sessions by airgate session id, IdP session id or subject; returns how many. */
-  async revoke(match: { sid?: string | undefined; idpSid?: string | undefined; sub?: string | undefined }, maxAgeMs: number): Promise<number> {
+  /** Apply a logout made elsewhere (another worker), without relaying it again. */
+  applyRevocation(match: Revocation, maxAgeMs: number): void {
+    void this.revokeHere(match, maxAgeMs);
+  }
+
+  /** End sessions by airgate session id, IdP session id or subject; returns how many of this process's. */
+  async revoke(match: Revocation, maxAgeMs: number): Promise<number> {
+    this.relay?.(match, maxAgeMs);
+    return this.revokeHere(match, maxAgeMs);
+  }
+
+  private async revokeHere(match: Revocation, maxAgeMs: number): Promise<number> {
     const now = Date.now();
     if (this.revoked.size >= this.maxEntries) this.evict(this.revoked);
+    if (this.revokedOwners.size >= this.maxEntries) this.revokedOwners.clear();
+    // By IdP session or subject: every session issued until now, also those made by another process.
+    if (match.idpSid !== undefined) this.revokedOwners.set(`idp:${match.idpSid}`, [Math.floor(now / 1000), now + maxAgeMs]);
+    else if (match.sub !== undefined) this.revokedOwners.set(`sub:${match.sub}`, [Math.floor(now / 1000), now + maxAgeMs]);
     let n = 0;
     for (const [sid, { tokens: s }] of this.sessions) {
       if (sid === match.sid || (match.idpSid !== undefined && s.idpSid === match.idpSid) || (match.sub !== undefined && match.idpSid === undefined && s.sub === match.sub)) {

@@ -8,6 +8,8 @@ import { Runtime } from '../server/runtime.js';
 import { MachineCollector } from './machine-collector.js';
 import { autoWorkers } from './cpu-limit.js';
 import { GcraStore } from '../policy/rate-limiter.js';
+import { newBootId } from '../auth/authenticator.js';
+import type { Revocation } from '../auth/session-store.js';
 import type { AdminChange, HealthSnapshot } from '../server/gateway.js';
 import { DiscoveryManager } from '../upstream/discovery/manager.js';
 
@@ -19,6 +21,7 @@ export type WorkerMessage =
   | { type: 'stopped' }
   | { type: 'fatal'; message: string }
   | { type: 'admin'; change: AdminChange }
+  | { type: 'revoke'; match: Revocation; maxAgeMs: number }
   | { type: 'collect'; id: number; kind: 'metrics' | 'status' }
   | { type: 'metrics'; id: number; json: object[] | object }
   | { type: 'reload-request'; id: number }
@@ -31,6 +34,7 @@ export type PrimaryMessage =
   | { type: 'stop' }
   | { type: 'health'; health: HealthSnapshot }
   | { type: 'admin'; change: AdminChange }
+  | { type: 'revoke'; match: Revocation; maxAgeMs: number }
   | { type: 'metrics'; id: number; kind: 'metrics' | 'status' }
   | { type: 'collected'; id: number; text: string };
 
@@ -69,9 +73,13 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
   const slots = new Map<number, Worker>();
   const collector = new MachineCollector();
 
+  // One start of the machine: every worker (restarted ones too) shares it, so memory-store sessions are valid on all of them and end with the primary.
+  const bootId = newBootId();
+  // Logouts made by any worker, replayed to a worker that starts later (bounded: the oldest go first).
+  const revocations: { match: Revocation; maxAgeMs: number; until: number }[] = [];
   const fork = (slot: number): Worker => {
     // A worker starts with the servers discovery knows now (it opens its listeners before its first message).
-    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot), AIRGATE_INITIAL_HEALTH: JSON.stringify(snapshot(health, discovery)) });
+    const w = cluster.fork({ AIRGATE_WORKER_SLOT: String(slot), AIRGATE_BOOT_ID: bootId, AIRGATE_INITIAL_HEALTH: JSON.stringify(snapshot(health, discovery)) });
     slots.set(slot, w);
     w.on('exit', (code, signal) => {
       void collector.workerGone(w.id);
@@ -133,6 +141,13 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
     if (m?.type === 'metrics') collector.answer(from.id, m.id, m.json);
     if (m?.type === 'ready') from.send({ type: 'health', health: snapshot(health, discovery) } satisfies PrimaryMessage);
     if (m?.type === 'admin') for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'admin', change: m.change } satisfies PrimaryMessage);
+    if (m?.type === 'revoke') {
+      const now = Date.now();
+      while (revocations.length > 0 && (revocations[0]!.until < now || revocations.length >= 100_000)) revocations.shift();
+      revocations.push({ match: m.match, maxAgeMs: m.maxAgeMs, until: now + m.maxAgeMs });
+      for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'revoke', match: m.match, maxAgeMs: m.maxAgeMs } satisfies PrimaryMessage);
+    }
+    if (m?.type === 'ready') for (const r of revocations) if (r.until > Date.now()) from.send({ type: 'revoke', match: r.match, maxAgeMs: r.until - Date.now() } satisfies PrimaryMessage);
     if (m?.type === 'reload-request') void reload(false).then((result) => from.isConnected() && from.send({ type: 'reload-done', id: m.id, result } satisfies PrimaryMessage));
     if (m?.type === 'fatal') fatal(m.message);
   });

@@ -82,6 +82,7 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     deps: { sharedCounter: new PrimaryCounter() },
     transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : ({ ...c, admin: undefined } as AirgateConfig)),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
+    onRevoke: (match, maxAgeMs) => process.send?.({ type: 'revoke', match, maxAgeMs }),
     machineMetrics: () => ask('metrics'),
     machineStatus: async () => JSON.parse(await ask('status')) as object,
     machineReload: () =>
@@ -127,6 +128,7 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     if (m.type === 'stop') void gateway.stop().then(() => process.exit(0));
     if (m.type === 'health') gateway.applyHealth(m.health);
     if (m.type === 'admin') gateway.applyAdminChange(m.change);
+    if (m.type === 'revoke') gateway.applyRevocation(m.match, m.maxAgeMs);
     if (m.type === 'metrics') {
       if (m.kind === 'status') process.send?.({ type: 'metrics', id: m.id, json: runtimeStatus(gateway.runtime, gateway.observer) });
       else void gateway.observer.metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: m.id, json }));

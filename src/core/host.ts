@@ -21,7 +21,7 @@ export function canonicalHost(host: string | undefined): string {
 function hasUpper(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 65 && c <= 90) return true;
+    if ((c >= 65 && c <= 90) || c > 127) return true;
   }
   return false;
 }

@@ -49,14 +49,14 @@ export class RequestRecord {
   /** The exchange or tunnel owns the end of this request from now on. */
   handedOver = false;
 
-  constructor(start: number, id: string, method: string, path: string, client: string, listener: string) {
-    this.start = start;
+  constructor(init: { start: number; id: string; method: string; path: string; client: string; listener: string }) {
+    this.start = init.start;
     this.time = Date.now();
-    this.id = id;
-    this.method = method;
-    this.path = path;
-    this.client = client;
-    this.listener = listener;
+    this.id = init.id;
+    this.method = init.method;
+    this.path = init.path;
+    this.client = init.client;
+    this.listener = init.listener;
   }
 }
 

@@ -79,7 +79,7 @@ export class RequestPipeline implements ExchangeOwner {
     const listener = this.listener();
     const facts = scanHeaders(req);
     const id = requestIdFor(facts.requestId);
-    const record = new RequestRecord(start, id, req.method ?? '', req.url ?? '', peer, listener.name);
+    const record = new RequestRecord({ start, id, method: req.method ?? '', path: req.url ?? '', client: peer, listener: listener.name });
     (res as TaggedResponse)[kRecord] = record;
     (res as TaggedResponse)[kPipeline] = this;
     res.on('close', onResponseClose);

@@ -12,9 +12,8 @@ export function rateLimitFilter(runtime: Runtime): Filter<Authenticated, Authent
   return function rateLimit(ctx) {
     if (limits.empty) return ctx;
     const subject = { req: ctx.req, route: ctx.route.name, host: ctx.host, path: ctx.path, method: ctx.method, client: ctx.client, user: ctx.identity?.user, session: ctx.identity?.sid };
-    const now = Date.now();
-    if (limits.shared) return limits.checkShared(subject, now).then((v) => (v ? refuse(ctx, v) : ctx));
-    const v = limits.check(subject, now);
+    const v = limits.check(subject, Date.now());
+    if (v instanceof Promise) return v.then((w) => (w ? refuse(ctx, w) : ctx));
     return v ? refuse(ctx, v) : ctx;
   };
 }

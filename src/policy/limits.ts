@@ -98,27 +98,25 @@ export class RateLimits {
     return this.limits.length === 0;
   }
 
-  check(s: LimitSubject, now: number): LimitVerdict | undefined {
+  /**
+   * The one check, whatever keeps the counters: this instance's stores answer at once, shared
+   * counters (the primary of `workers: N`, or Redis) with a promise. Several limits may apply;
+   * the first one exceeded gives the verdict.
+   */
+  check(s: LimitSubject, now: number): LimitVerdict | undefined | Promise<LimitVerdict | undefined> {
     if (s.method === 'PUT' && HEARTBEAT.test(s.path)) return undefined;
-    for (const l of this.limits) {
-      if (!l.test(s)) continue;
-      const key = l.key(s);
-      if (key === undefined) continue;
-      const r = l.store.take(key, now, l.emissionMs, l.cfg.burst);
-      if (!r.allowed) return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
-    }
-    return undefined;
+    return this.from(0, s, now);
   }
 
-  /** The same check against the shared store (Redis), falling back to local counters. */
-  async checkShared(s: LimitSubject, now: number): Promise<LimitVerdict | undefined> {
-    if (s.method === 'PUT' && HEARTBEAT.test(s.path)) return undefined;
-    for (const l of this.limits) {
+  private from(start: number, s: LimitSubject, now: number): LimitVerdict | undefined | Promise<LimitVerdict | undefined> {
+    for (let i = start; i < this.limits.length; i++) {
+      const l = this.limits[i]!;
       if (!l.test(s)) continue;
       const key = l.key(s);
       if (key === undefined) continue;
-      const r = await this.shared!.take(`${l.cfg.name}:${key}`, now, l.emissionMs, l.cfg.burst);
-      if (!r.allowed) return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
+      const r = this.shared ? this.shared.take(`${l.cfg.name}:${key}`, now, l.emissionMs, l.cfg.burst) : l.store.take(key, now, l.emissionMs, l.cfg.burst);
+      if (r instanceof Promise) return r.then((taken) => (taken.allowed ? this.from(i + 1, s, now) : verdict(l, taken)));
+      if (!r.allowed) return verdict(l, r);
     }
     return undefined;
   }
@@ -127,4 +125,8 @@ export class RateLimits {
   sizes(): Record<string, number> {
     return Object.fromEntries(this.limits.map((l) => [l.cfg.name, l.store.size]));
   }
+}
+
+function verdict(l: Compiled, r: { remaining: number; retryAfterMs: number; resetMs: number }): LimitVerdict {
+  return { name: l.cfg.name, limit: l.cfg.burst, remaining: 0, resetSeconds: Math.ceil(r.resetMs / 1000), retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
 }

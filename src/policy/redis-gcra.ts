@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../store/redis-client.js';
 import type { Logger } from '../observability/logger.js';
 import { GcraStore } from './rate-limiter.js';
 import type { SharedCounter } from './shared-counter.js';
@@ -44,7 +45,7 @@ export class SharedGcra implements SharedCounter {
     this.local = local;
     this.logger = logger;
     this.prefix = prefix;
-    this.redis = new Redis(url, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    this.redis = redisClient(url, 'commands');
     this.redis.on('error', () => this.fallBack('connection error'));
     this.redis.on('ready', () => {
       if (this.degraded) this.logger.warn('Redis is back: rate limits are shared again');

@@ -1,6 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
-import type { Authenticated } from '../pipeline/context.js';
 import type { Dispatcher } from 'undici';
 import { GatewayError, upstreamErrorCode, type ErrorCode } from '../core/errors.js';
 import type { Backend } from '../upstream/backend.js';
@@ -9,40 +7,20 @@ import type { Logger } from '../observability/logger.js';
 import type { Waiter } from '../upstream/wait-queue.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
 import { sendError } from './error-response.js';
-import { conditionOf } from './retry-policy.js';
-import { terminationOf, type RequestRecord } from '../observability/request-record.js';
-import type { Observer } from '../observability/observer.js';
+import { conditionOf, hasAlternative, retryAllowed } from './retry-policy.js';
+import { terminationOf } from '../observability/request-record.js';
 import { mismatchMessage } from '../observability/secret-key-drift.js';
+import { decorate, tapResponse } from './response-taps.js';
+import type { ExchangeInit } from './exchange-init.js';
+import type { Authenticated } from '../pipeline/context.js';
+import type { Readable } from 'node:stream';
+export type { ExchangeInit, ExchangeOwner } from './exchange-init.js';
 
 const kExchange = Symbol('airgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 
-/** Who owns the request around the exchange: told once when the client response has closed; gives the metrics and the log. */
-export interface ExchangeOwner {
-  ended(record: RequestRecord, res: ServerResponse): void;
-  readonly observer: Observer;
-  readonly logger: Logger;
-}
-
 /** Abort reason used to drop an attempt whose status asks for a retry. */
 const RETRY_ON_STATUS = new Error('retrying on another server');
-
-export interface ExchangeInit {
-  /** The request as the pipeline decided it (route, identity, normalized target). */
-  ctx: Authenticated;
-  headers: string[];
-  /** The request body: a replayable Buffer, the live stream, or none. */
-  body: Buffer | Readable | null;
-  /** Whether a failed attempt may be sent again. */
-  retriable: boolean;
-  hashKey: string | undefined;
-  /** Server named by a valid sticky cookie, and whether that cookie is due for renewal. */
-  stickyName: string | undefined;
-  stickyRefresh: boolean;
-  /** The start of the Airflow `session` cookie, for secret-key drift detection. */
-  sessionKey: string | undefined;
-  owner: ExchangeOwner;
-}
 
 /**
  * One proxied request/response pair across its attempts: the undici dispatch handler (legacy
@@ -170,16 +148,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     }
     this.resumeUpstream = resume;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
-    const sticky = this.backend.sticky;
-    if (sticky && (this.init.stickyName !== server.name || this.init.stickyRefresh)) {
-      headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), this.ctx.listener.proto === 'https'));
-      if (this.init.stickyName !== undefined && this.init.stickyName !== server.name) this.init.owner.observer.metrics.redispatched(this.backend.name);
-    }
-    if (record.loginAttempt && statusCode >= 300 && statusCode < 400) record.location = headerValue(headers, 'location');
-    if (statusCode === 400) this.inspectBody = true;
-    else if (this.init.sessionKey !== undefined) this.watchSession(statusCode, headers, server);
-    if (this.ctx.listener.hsts) headers.push('strict-transport-security', this.ctx.listener.hsts);
-    if (this.ctx.setCookie) headers.push('set-cookie', this.ctx.setCookie);
+    this.inspectBody = tapResponse(statusCode, headers, this.ctx, this.init.sessionKey, server, this.init.owner.observer);
+    decorate(headers, this.ctx, this.backend, server, this.init, this.init.owner.observer);
     if (statusText && !this.ctx.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;
@@ -233,17 +203,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   }
 
   private shouldRetry(condition: string): boolean {
-    const policy = this.backend.config.retries;
-    if (!this.init.retriable || this.retries >= policy.attempts || this.res.headersSent) return false;
-    if (!(policy.on as readonly string[]).includes(condition)) return false;
-    return this.backend.budget.tryRetry(this.backend.clock.now());
+    return this.init.retriable && !this.res.headersSent && retryAllowed(this.backend, this.retries, condition);
   }
 
-  /** Whether a server not tried yet could take a retry now (checked before dropping an answer). */
   private hasAlternative(): boolean {
-    const now = this.backend.clock.now();
-    const current = this.server;
-    return this.backend.servers.some((s) => s !== current && s.available(now) && s.hasCapacity() && !this.tried?.includes(s));
+    return hasAlternative(this.backend, this.server, this.tried);
   }
 
   /** Start the next attempt on a server not tried yet; false when there is none with room. */
@@ -254,15 +218,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.retries++;
     this.start(next);
     return true;
-  }
-
-  /** Secret-key drift: the same Airflow session accepted by one node and sent to the login page by another. */
-  private watchSession(status: number, headers: readonly string[], server: UpstreamServer): void {
-    const key = this.init.sessionKey!;
-    if (status === 200 && this.req.method === 'GET') this.init.owner.observer.drift.sessionAccepted(key, this.backend.name, server.name);
-    else if (status === 302) {
-      if (headerValue(headers, 'location')?.includes('/login')) this.init.owner.observer.drift.sessionRefused(key, this.backend.name, server.name);
-    }
   }
 
   /** End with a gateway error (or cut the response if it already started). */
@@ -312,12 +267,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
   }
-}
-
-/** A header's value from a flat `[name, value, …]` list (any case). */
-function headerValue(headers: readonly string[], lname: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === lname.length && headers[i]!.toLowerCase() === lname) return headers[i + 1];
-  return undefined;
 }
 
 /** Point the `host` entry the gateway added (always lower-case) at this attempt's server. */

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { RetryCondition } from '../config/schema.js';
 import type { ErrorCode } from '../core/errors.js';
+import type { Backend } from '../upstream/backend.js';
+import type { UpstreamServer } from '../upstream/server.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Airflow's dag-run triggers: REST `POST /api/v1|v2/dags/{dag_id}/dagRuns` and the Airflow 2 UI's `POST /dags/{dag_id}/trigger` and `POST /trigger` (a replay would run the DAG twice). */
@@ -48,4 +50,17 @@ export function replayableLength(req: IncomingMessage): number | undefined {
   }
   const len = Number(req.headers['content-length']);
   return Number.isInteger(len) && len <= REPLAYABLE_BODY_BYTES ? len : undefined;
+}
+
+/** Whether the backend's policy lets a request that failed `retries` times retry on `condition`, within its retry budget. */
+export function retryAllowed(backend: Backend, retries: number, condition: string): boolean {
+  const policy = backend.config.retries;
+  if (retries >= policy.attempts || !(policy.on as readonly string[]).includes(condition)) return false;
+  return backend.budget.tryRetry(backend.clock.now());
+}
+
+/** Whether a server not tried yet could take a retry now (checked before dropping an answer). */
+export function hasAlternative(backend: Backend, current: UpstreamServer | undefined, tried: readonly UpstreamServer[] | undefined): boolean {
+  const now = backend.clock.now();
+  return backend.servers.some((s) => s !== current && s.available(now) && s.hasCapacity() && !tried?.includes(s));
 }

@@ -34,10 +34,11 @@ class Tunnel implements Dispatcher.DispatchHandler {
 
   private readonly done: (status: number) => void;
 
-  constructor(client: Duplex, clientHead: Buffer, requestId: string, server: UpstreamServer, backend: Backend, done: (status: number) => void) {
+  constructor(t: TunnelSocket, requestId: string, server: UpstreamServer, backend: Backend, done: (status: number) => void) {
     this.backend = backend;
+    const client = t.socket;
     this.client = client;
-    this.clientHead = clientHead;
+    this.clientHead = t.head;
     this.requestId = requestId;
     this.server = server;
     this.done = done;
@@ -66,8 +67,16 @@ class Tunnel implements Dispatcher.DispatchHandler {
     upstream.on('error', () => client.destroy());
     upstream.once('close', () => client.destroy());
     client.once('close', () => upstream.destroy());
-    upstream.pipe(client);
-    client.pipe(upstream);
+    // A WebSocket has no half-close: once either side has ended, the other is told (FIN) and the
+    // tunnel closes, so a gone client never keeps its server's slot.
+    const both = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.pipe(client, { end: false });
+    client.pipe(upstream, { end: false });
+    client.once('end', () => upstream.end(both));
+    upstream.once('end', () => client.end(both));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
@@ -116,8 +125,9 @@ export function tunnel(ctx: Authenticated, t: TunnelSocket, done: (status: numbe
   if (!server || server === FULL) return new Refusal(server === FULL ? 'AIRGATE_ERR_QUEUE_FULL' : 'AIRGATE_ERR_NO_SERVER');
   ctx.record.server = server.name;
   ctx.res.detachSocket(t.socket as import('node:net').Socket);
-  const handler = new Tunnel(t.socket, t.head, ctx.id, server, route.backend, done);
-  const facts = { ...forwardFacts(ctx, true), upstreamHost: route.preserveHost ? ctx.absoluteHost : server.url.host };
+  const handler = new Tunnel(t, ctx.id, server, route.backend, done);
+  // undici sets Upgrade and Connection itself (`upgrade` below); the client's are not forwarded.
+  const facts = { ...forwardFacts(ctx, false), upstreamHost: route.preserveHost ? ctx.absoluteHost : server.url.host };
   server.pool.dispatch(
     {
       path: ctx.target,

@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
 import { Authenticator, newBootId } from '../auth/authenticator.js';
+import { MemorySessionStore, type Revocation } from '../auth/session-store.js';
 import { RedisBus } from '../store/redis-bus.js';
 import { DiscoveryManager, type DiscoveryDeps, type DiscoverySnapshot } from '../upstream/discovery/manager.js';
 
@@ -23,6 +24,8 @@ export interface GatewayOptions {
   transformConfig?: (cfg: AirgateConfig) => AirgateConfig;
   /** Told when the admin API changed a server (a worker relays it to its siblings). */
   onAdminChange?: (change: AdminChange) => void;
+  /** Told of every logout with the memory session store (a worker relays it to its siblings). */
+  onRevoke?: (match: Revocation, maxAgeMs: number) => void;
   /** The metrics of the whole machine (workers of `workers: N` ask the primary to add them up). */
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */
@@ -122,6 +125,8 @@ export class Gateway implements ListenerHost {
     if (this.options.initialHealth) this.applyHealth(this.options.initialHealth);
     const authCfg = this.runtime.config.auth;
     if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, this.bootId, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
+    const store = this.runtime.auth?.store;
+    if (store instanceof MemorySessionStore) store.relay = this.options.onRevoke;
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
       const a = this.runtime.config.admin;
@@ -188,6 +193,7 @@ export class Gateway implements ListenerHost {
     try {
       next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
       if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, this.bootId, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
+      if (next.auth?.store instanceof MemorySessionStore) next.auth.store.relay = this.options.onRevoke;
     } catch (err) {
       await Promise.all(added.map((l) => l.close().catch(() => undefined)));
       return this.reloadFailed([String((err as Error).message)]);
@@ -216,6 +222,12 @@ export class Gateway implements ListenerHost {
     this.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors });
     this.logger.error({ errors }, 'configuration reload failed; the running configuration stays');
     return { ok: false, errors };
+  }
+
+  /** Apply a logout made by another worker (memory session store). */
+  applyRevocation(match: Revocation, maxAgeMs: number): void {
+    const store = this.runtime.auth?.store;
+    if (store instanceof MemorySessionStore) store.applyRevocation(match, maxAgeMs);
   }
 
   /** Apply an operator change made through another worker's admin API. */

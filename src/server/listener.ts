@@ -43,6 +43,22 @@ const CLIENT_ERRORS: Record<string, ErrorCode> = {
 
 const WEBSOCKET = /(?:^|,)\s*websocket\s*(?:,|$)/i;
 
+const kEndWatched = Symbol('airgate.endWatched');
+
+/**
+ * The client closed its sending side while its answer is still pending. A client that said it
+ * would close (HTTP/1.0, `Connection: close`: `nc -N`, simple tools) has half-closed and still
+ * gets its answer. A keep-alive HTTP/1.1 client that sends FIN has gone away: the connection is
+ * cut, which aborts the upstream request (as node does without half-open support).
+ */
+function onClientEnd(this: PeerSocket): void {
+  const res = this._httpMessage;
+  if (!res || res.writableEnded) return;
+  const req = res.req;
+  const closing = req.httpVersionMinor === 0 || /(?:^|,)\s*close\s*(?:,|$)/i.test(req.headers.connection ?? '');
+  if (!closing) this.destroy();
+}
+
 /**
  * One listening socket: plain HTTP, HTTPS (certificates by SNI) or HTTP/2 with HTTP/1.1 on the
  * same port; optionally behind the PROXY protocol, or answering every request with a redirect
@@ -72,7 +88,7 @@ export class Listener {
     this.facts = listenerFacts(config, '');
     const pipelineHost = { get runtime() { return host.runtime; }, get draining() { return host.draining; }, logger: host.logger, observer: host.observer, requestStarted: () => host.requestStarted(), requestEnded: () => host.requestEnded(this) };
     this.pipeline = new RequestPipeline(pipelineHost, new GatewayEndpoints(), () => this.facts);
-    // A client that half-closes after its request (HTTP/1.0 tools, `nc -N`) still gets its answer.
+    // A client that half-closes after a request it said was its last (HTTP/1.0 tools, `nc -N`) still gets its answer (see onClientEnd).
     (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('request', config.redirect_to_https ? this.onRedirect.bind(this) : this.onRequest.bind(this));
     this.server.on('upgrade', this.onUpgrade.bind(this));
@@ -158,6 +174,11 @@ export class Listener {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as PeerSocket & { [kEndWatched]?: true };
+    if (req.httpVersionMajor === 1 && !socket[kEndWatched]) {
+      socket[kEndWatched] = true;
+      socket.on('end', onClientEnd);
+    }
     this.pipeline.handle(req, res, peerOf(req.socket), false, undefined);
   }
 

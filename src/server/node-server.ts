@@ -52,6 +52,8 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
     server = createHttpsServer({ ...tlsOptions, ...httpOptions }) as unknown as HttpServer;
   }
   certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });
+  // A handshake that times out (tls_handshake) or fails is reported here; the socket must be closed by us.
+  server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
   server.on('secureConnection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));

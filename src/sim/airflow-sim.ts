@@ -2,13 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { healthBody } from './health.js';
-import { readJson, sendHtml, sendJson, sendProblem } from './http-util.js';
+import { readJson, sendHtml, sendJson } from './http-util.js';
 import { checkToken, mintToken } from './jwt-hs512.js';
 import { restApi } from './rest-api.js';
-import { parseCookies, verifySession } from './signed-cookie.js';
+import { parseCookies } from './signed-cookie.js';
 import { echo, LineStreamer, trailers } from './sim-endpoints.js';
 import { AirflowState } from './state.js';
-import { login, logout, page, type UiContext } from './ui.js';
+import { Airflow2Webserver, type Airflow2Options } from './airflow2/webserver.js';
 import { acceptWebSocketEcho } from './websocket-echo.js';
 import { mergeFaults, NO_FAULTS, type Faults } from './faults.js';
 
@@ -19,8 +19,10 @@ export interface SimOptions {
   secretKey?: string;
   /** `[api_auth] jwt_secret` (Airflow 3). */
   jwtSecret?: string;
-  /** Header trusted as the remote user (FAB AUTH_REMOTE_USER); undefined disables. */
+  /** Airflow 2: FAB's AUTH_REMOTE_USER with this header as AUTH_REMOTE_USER_ENV_VAR (read only at `GET /login/`); undefined: AUTH_DB. */
   remoteUserHeader?: string;
+  /** Airflow 2: auth backends, airgate's webserver_config.py, FAB registration and rate limit (src/sim/airflow2/webserver.ts). */
+  airflow2?: Airflow2Options;
   state?: AirflowState;
   host?: string;
   port?: number;
@@ -30,9 +32,10 @@ export interface SimOptions {
 
 /**
  * A simulated Airflow webserver (2.x) or api-server (3.x) that follows shared/airflow-facts.md:
- * health JSON that is always 200, the REST API with basic auth and a trusted remote-user
- * header, the FAB login form with CSRF and a signed `session` cookie, streamed logs, upload and
- * header echo, a WebSocket echo, and fault switches a test can flip at run time.
+ * health JSON that is always 200; on Airflow 2 the webserver of src/sim/airflow2/ (REST API
+ * behind its auth backends, FAB login and roles, a signed `session` cookie, optionally airgate's
+ * webserver_config.py); streamed logs, upload and header echo, a WebSocket echo, and fault
+ * switches a test can flip at run time.
  */
 export class SimulatedAirflow {
   readonly name: string;
@@ -53,6 +56,7 @@ export class SimulatedAirflow {
   private readonly hungUser = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
   private readonly opts: SimOptions;
+  private readonly webserver2: Airflow2Webserver | undefined;
 
   constructor(opts: SimOptions) {
     this.opts = opts;
@@ -62,6 +66,7 @@ export class SimulatedAirflow {
     this.jwtSecret = opts.jwtSecret ?? 'shared-jwt-secret';
     this.remoteUserHeader = opts.remoteUserHeader?.toLowerCase();
     this.state = opts.state ?? new AirflowState();
+    this.webserver2 = this.airflow === 2 ? new Airflow2Webserver(this, opts.airflow2 ?? {}, opts.remoteUserHeader) : undefined;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch((err: Error) => this.fail(res, err));
     this.server = opts.tls
       ? (createHttpsServer({ keepAliveTimeout: 120_000, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.requestCert ?? false, rejectUnauthorized: opts.tls.requestCert ?? false }, handler) as unknown as Server)
@@ -151,7 +156,7 @@ export class SimulatedAirflow {
       return sendHtml(res, 503, '<!doctype html><h1>Service Unavailable</h1>\n');
     }
     if (path.startsWith('/_sim/')) return this.simEndpoint(req, res, url);
-    return this.airflow === 2 ? this.airflow2(req, res, url) : this.airflow3(req, res, url);
+    return this.webserver2 ? this.webserver2.handle(req, res, url) : this.airflow3(req, res, url);
   }
 
   private async simEndpoint(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -173,53 +178,6 @@ export class SimulatedAirflow {
       default:
         return sendJson(res, 404, { error: 'unknown sim endpoint' });
     }
-  }
-
-  private uiContext(req: IncomingMessage): UiContext {
-    const check = verifySession(parseCookies(req.headers.cookie).get('session'), this.secretKey);
-    return { node: this.name, secretKey: this.secretKey, state: this.state, session: check.ok ? check.data : undefined, sessionBad: !check.ok && check.reason === 'bad-signature' };
-  }
-
-  private remoteUser(req: IncomingMessage): string | undefined {
-    if (!this.remoteUserHeader) return undefined;
-    const v = req.headers[this.remoteUserHeader];
-    return typeof v === 'string' && v ? v : undefined;
-  }
-
-  /** Airflow 2 auth for `/api/v1`: remote-user header, basic auth, or the UI session cookie. */
-  private apiUser(req: IncomingMessage): string | undefined {
-    const remote = this.remoteUser(req);
-    if (remote) return remote;
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Basic ')) {
-      const decoded = Buffer.from(auth.slice(6), 'base64').toString();
-      const colon = decoded.indexOf(':');
-      const user = colon < 0 ? decoded : decoded.slice(0, colon);
-      const pass = colon < 0 ? '' : decoded.slice(colon + 1);
-      return user && this.state.users.get(user)?.password === pass ? user : undefined;
-    }
-    const s = this.uiContext(req).session;
-    return typeof s?.user === 'string' ? s.user : undefined;
-  }
-
-  private async airflow2(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const path = url.pathname;
-    if (path === '/health' || path === '/api/v1/health') return sendJson(res, 200, healthBody(this.faults, new Date()));
-    if (path.startsWith('/api/v1/')) {
-      const user = this.apiUser(req);
-      if (!user) return sendProblem(res, 401, 'Unauthorized', null, { 'www-authenticate': 'Basic' });
-      return restApi(req, res, path, 1, this.state, user, this.streamer);
-    }
-    if (path === '/login/' || path === '/login') return login(req, res, url, this.uiContext(req), this.remoteUser(req));
-    if (path === '/logout/' && req.method === 'POST') return logout(res);
-    if (path.startsWith('/static/')) {
-      res.writeHead(200, { 'content-type': 'text/css', 'cache-control': 'public, max-age=31536000' });
-      return void res.end('body{font-family:sans-serif}\n');
-    }
-    if (path === '/get_logs_with_metadata' && url.searchParams.get('format') === 'file') {
-      return this.streamer.serve(res, { lines: 5, contentType: 'text/plain', gated: false, intervalMs: 50, render: (i) => `log line ${i}\n` });
-    }
-    return page(req, res, url, this.uiContext(req));
   }
 
   private async airflow3(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

@@ -30,7 +30,9 @@ export interface DemoCluster {
  */
 export async function startDemoCluster(o: DemoClusterOptions): Promise<DemoCluster> {
   const state = new AirflowState();
-  const sims = await Promise.all(o.simPorts.map((port, i) => new SimulatedAirflow({ name: `web-${i + 1}`, airflow: o.airflow, state, port, remoteUserHeader: 'X-Auth-User' }).start()));
+  // Airflow 2 runs with airflow/webserver_config.py installed: its session follows the gateway's signed assertion.
+  const airflow2 = { webserverConfig: true, airgate: { jwksUrl: `${o.gatewayOrigins[0]}/_airgate/jwks.json` } };
+  const sims = await Promise.all(o.simPorts.map((port, i) => new SimulatedAirflow({ name: `web-${i + 1}`, airflow: o.airflow, state, port, ...(o.airflow === 2 ? { airflow2 } : {}) }).start()));
   let idp: DevIdp;
   try {
     idp = await new DevIdp().start([

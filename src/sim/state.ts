@@ -9,12 +9,20 @@ export interface DagRun {
   triggered_by: string;
 }
 
+/** A row of FAB's user table: users created by a remote-user or airgate login have no password. */
+export interface SimUser {
+  password?: string;
+  role: string;
+  email?: string;
+  active?: boolean;
+}
+
 export class AirflowState {
   readonly dags = new Map<string, { dag_id: string; is_paused: boolean; owners: string[] }>();
   readonly runs = new Map<string, DagRun>();
-  readonly users = new Map<string, { password: string; role: string }>([
-    ['admin', { password: 'admin', role: 'Admin' }],
-    ['viewer', { password: 'viewer', role: 'Viewer' }],
+  readonly users = new Map<string, SimUser>([
+    ['admin', { password: 'admin', role: 'Admin', email: 'admin@example.org' }],
+    ['viewer', { password: 'viewer', role: 'Viewer', email: 'viewer@example.org' }],
   ]);
 
   constructor(dagIds: string[] = ['example_etl', 'team_a_etl', 'team_b_report']) {

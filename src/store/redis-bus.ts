@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from './redis-client.js';
 import type { Logger } from '../observability/logger.js';
 
 type Handler = (message: Record<string, unknown>) => void;
@@ -17,9 +18,8 @@ export class RedisBus {
   private readonly handlers = new Map<string, Handler[]>();
 
   constructor(url: string, logger: Logger) {
-    const options = { maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (n: number) => Math.min(n * 200, 2000) };
-    this.pub = new Redis(url, { ...options, enableOfflineQueue: false });
-    this.sub = new Redis(url, options);
+    this.pub = redisClient(url, 'commands');
+    this.sub = redisClient(url, 'subscriber');
     this.pub.on('error', () => undefined);
     this.sub.on('error', () => undefined);
     this.sub.on('message', (channel: string, text: string) => {

@@ -1,0 +1,24 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+
+/** Debian's Chromium, headless, as every browser test starts it. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+}
+
+/** Log in as `user` through the gateway at `origin` and the development IdP's form (any password); returns the page back on the gateway. */
+export async function loginThroughIdp(browser: Browser, origin: string, user: string, path = '/'): Promise<{ context: BrowserContext; page: Page; cookie: () => Promise<string> }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${origin}${path}`);
+  await page.waitForSelector('input[name="login"]');
+  await page.fill('input[name="login"]', user);
+  await page.fill('input[name="password"]', 'any-password');
+  await page.click('button[type="submit"]');
+  await page.waitForURL((u) => u.href.startsWith(origin) || u.pathname.includes('/interaction/'));
+  if (!page.url().startsWith(origin)) {
+    await page.click('button[type="submit"]');
+    await page.waitForURL((u) => u.href.startsWith(origin));
+  }
+  return { context, page, cookie: async () => (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') };
+}
