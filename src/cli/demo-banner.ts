@@ -51,7 +51,7 @@ export function demoBanner(b: BannerInput): string {
     `airgate demo is running: ${b.url}/`,
     `  Open it in a browser and log in as alice (Admin), bob (Op) or carol (Viewer), any password.`,
     `  Who you are: ${b.url}/_airgate/userinfo    Log out: ${b.url}/_airgate/logout`,
-    `  Dashboard: ${b.adminUrl}/dashboard?token=${b.adminToken}`,
+    `  Dashboard: ${b.adminUrl}/dashboard   (sign in with the admin token ${b.adminToken})`,
     '',
     '  Try:',
     ...demoCommands(b).map((c) => `    ${c}`),
