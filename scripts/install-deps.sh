@@ -2,7 +2,7 @@
 # Install the Debian packages a task needs, only those missing. Usage: install-deps.sh test|bench
 set -euo pipefail
 case "${1:-test}" in
-  test)  packages=(curl openssl chromium python3 python3-jwt python3-cryptography redis-server dnsmasq) ;;  # curl --http2, certificates, browser tests, the Airflow-side assertion check, shared limits, DNS discovery
+  test)  packages=(curl openssl chromium python3 python3-jwt python3-cryptography redis-server dnsmasq pebble) ;;  # curl --http2, certificates, browser tests, the Airflow-side assertion check, shared limits, DNS discovery, the ACME test server
   bench) packages=(wrk haproxy nginx-light) ;;   # the load generator and the reference proxies
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac

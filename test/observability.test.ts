@@ -230,7 +230,7 @@ test('Prometheus metrics parse as the text format and the counters add up to the
     assert.equal(family('airgate_backend_secret_key_drift').metrics[0]!.value, '0');
     family('airgate_backend_retries_total');
     family('airgate_server_ejections_total');
-    family('airgate_tls_certificate_expiry_seconds');
+    family('airgate_certificate_expiry_seconds');
     const unauthorized = await request(`${gw.admin}/metrics`);
     assert.equal(unauthorized.statusCode, 401);
     await unauthorized.body.dump();

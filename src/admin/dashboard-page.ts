@@ -1,7 +1,8 @@
 /**
  * The live dashboard (admin listener, `/dashboard`): one self-contained page that polls
  * `/status` every second and draws every backend and server with its state, latency (EWMA and
- * p99), request and error rates as small charts, recent events, and drain / ready / maint buttons.
+ * p99), request and error rates as small charts, certificates and their expiry, recent events,
+ * and drain / ready / maint buttons.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -24,7 +25,7 @@ li{padding:.3rem 0;border-bottom:1px solid var(--line);font-size:13px}li time{co
 #error{color:var(--down)}p.muted{color:var(--muted);margin:0 0 .4rem;font-size:12px}
 </style></head><body>
 <header><h1>airgate</h1><span class="muted" id="updated">connecting…</span><span id="error"></span></header>
-<main><section id="backends"></section><aside class="card"><h2>Recent events</h2><ul id="events"></ul></aside></main>
+<main><section id="backends"></section><aside><div class="card"><h2>Certificates</h2><ul id="certificates"></ul></div><div class="card"><h2>Recent events</h2><ul id="events"></ul></div></aside></main>
 <script>
 const history = new Map(); // server id -> [{t, served, failed}]
 const spark = (points, color) => {
@@ -72,6 +73,10 @@ function render(status) {
       '<table><thead><tr><th>server</th><th>state</th><th class="num">weight</th><th class="num">in flight</th><th>requests</th><th>errors</th><th class="num">EWMA ms</th><th class="num">p99 ms</th><th></th></tr></thead><tbody>' + rows + '</tbody></table></div>';
   }).join('');
   document.getElementById('events').innerHTML = status.events.map((e) => '<li><time>' + esc(new Date(e.time).toLocaleTimeString()) + ' · ' + esc(e.kind) + '</time>' + esc(e.message) + '</li>').join('') || '<li>nothing yet</li>';
+  document.getElementById('certificates').innerHTML = (status.certificates || []).map((c) => {
+    const days = c.expiresInSeconds / 86400;
+    return '<li data-certificate="' + esc(c.name) + '"><time>' + esc(c.listener) + ' · expires ' + esc(new Date(c.notAfter).toLocaleString()) + '</time>' + esc(c.name) + ' <span class="badge ' + (days < 14 ? 's-down' : days < 30 ? 's-drain' : 's-up') + '">' + (days < 2 ? Math.max(0, Math.round(c.expiresInSeconds / 3600)) + ' h' : Math.floor(days) + ' d') + '</span></li>';
+  }).join('') || '<li>no TLS listener</li>';
   document.getElementById('updated').textContent = 'updated ' + new Date(status.time).toLocaleTimeString();
 }
 document.addEventListener('click', (ev) => {

@@ -65,9 +65,17 @@ export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | nu
 }
 
 /** The picture the admin API, the CLI and (later) the dashboard show. */
-export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; backends: BackendStatus[]; events: GatewayEvent[] } {
+export interface CertificateStatus {
+  listener: string;
+  name: string;
+  notAfter: string;
+  expiresInSeconds: number;
+}
+
+export function runtimeStatus(rt: Runtime, observer: Observer): { time: string; backends: BackendStatus[]; certificates: CertificateStatus[]; events: GatewayEvent[] } {
   return {
     time: new Date().toISOString(),
+    certificates: observer.certificates().map((c) => ({ listener: c.listener, name: c.name, notAfter: c.notAfter.toISOString(), expiresInSeconds: Math.round((c.notAfter.getTime() - Date.now()) / 1000) })),
     backends: [...rt.backends.values()].map((b) => {
       const now = b.clock.now();
       const ewma = b.balancer instanceof PeakEwmaBalancer ? b.balancer : undefined;

@@ -1,37 +1,52 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
+import type { Clock } from '../core/clock.js';
+import { wallClock } from '../core/clock.js';
 import type { Identity } from './identity.js';
+import { RotatingSigningKeys, thumbprint, type SigningKey } from './signing-keys.js';
 
-interface SigningKey {
-  kid: string;
-  privateKey: CryptoKey;
-  publicJwk: JWK;
+/** Where the signing keys come from: PEM files (the first signs), a rotation secret, or neither (one generated key). */
+export interface AssertionKeys {
+  files: readonly string[];
+  rotation?: { secret: string; period: number; lead_time: number };
 }
+
+/** Seconds of clock skew a verifier allows (Airflow 3's `jwt_leeway` is 10 s): an old key stays published this much longer. */
+const VERIFIER_LEEWAY_MS = 30_000;
 
 /**
  * The signed identity assertion Airflow can trust: an ES256 JWT (`iss`, `aud` = the route,
- * `sub`, `email`, `name`, `groups`, `roles`, short `exp`) whose public keys are served at
- * `/_airgate/jwks.json`. Signing costs tens of microseconds, so an assertion is reused per
- * identity session and route until it nears expiry.
+ * `sub`, `email`, `name`, `groups`, `roles`, `iat`, `nbf`, short `exp`, a unique `jti`) whose
+ * public keys are served at `/_airgate/jwks.json`. Signing costs tens of microseconds, so an
+ * assertion is reused per identity session and route until it nears expiry. With a rotation
+ * secret the signing key changes every period, published a lead time before it signs.
  */
 export class AssertionSigner {
   private keys: SigningKey[] = [];
+  private rotating: RotatingSigningKeys | undefined;
   private readonly cache = new Map<string, { token: string; refreshAt: number }>();
   readonly ttlMs: number;
   readonly issuer: string;
+  private readonly clock: Clock;
 
-  private constructor(ttlMs: number, issuer: string) {
+  private constructor(ttlMs: number, issuer: string, clock: Clock) {
     this.ttlMs = ttlMs;
     this.issuer = issuer;
+    this.clock = clock;
   }
 
-  static async create(keyFiles: readonly string[], ttlMs: number, issuer: string): Promise<AssertionSigner> {
-    const signer = new AssertionSigner(ttlMs, issuer);
-    if (keyFiles.length === 0) {
+  static async create(keys: readonly string[] | AssertionKeys, ttlMs: number, issuer: string, clock: Clock = wallClock): Promise<AssertionSigner> {
+    const source: AssertionKeys = Array.isArray(keys) ? { files: keys as readonly string[] } : (keys as AssertionKeys);
+    const signer = new AssertionSigner(ttlMs, issuer, clock);
+    if (source.rotation) {
+      const r = source.rotation;
+      signer.rotating = new RotatingSigningKeys({ secret: r.secret, period: r.period, leadTime: r.lead_time, retain: ttlMs + VERIFIER_LEEWAY_MS }, clock);
+    } else if (source.files.length === 0) {
       const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
       signer.keys.push(await describe(privateKey, publicKey));
     } else {
-      for (const file of keyFiles) {
+      for (const file of source.files) {
         const privateKey = await importPKCS8(readFileSync(file, 'utf8'), 'ES256', { extractable: true });
         signer.keys.push(await describe(privateKey, privateKey));
       }
@@ -39,15 +54,21 @@ export class AssertionSigner {
     return signer;
   }
 
+  /** The published keys now: with rotation, the next key during its lead time and old keys until their tokens expired. */
   jwks(): { keys: JWK[] } {
-    return { keys: this.keys.map((k) => k.publicJwk) };
+    return this.rotating ? this.rotating.jwks(this.clock.now()) : { keys: this.keys.map((k) => k.publicJwk) };
+  }
+
+  /** The kid that signs at `nowMs`. */
+  signingKid(nowMs: number): string {
+    return (this.rotating ? this.rotating.signingKey(nowMs) : this.keys[0]!).kid;
   }
 
   async assertion(identity: Identity, audience: string, nowMs: number): Promise<string> {
     const key = `${identity.sid}\u0000${audience}`;
     const hit = this.cache.get(key);
     if (hit && hit.refreshAt > nowMs) return hit.token;
-    const { kid, privateKey } = this.keys[0]!;
+    const { kid, privateKey } = this.rotating ? this.rotating.signingKey(nowMs) : this.keys[0]!;
     const iat = Math.floor(nowMs / 1000);
     const token = await new SignJWT({ email: identity.email, name: identity.user, groups: identity.groups, roles: [identity.role], auth: identity.method })
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
@@ -55,9 +76,12 @@ export class AssertionSigner {
       .setAudience(audience)
       .setSubject(identity.sub)
       .setIssuedAt(iat)
+      .setNotBefore(iat)
       .setExpirationTime(iat + Math.ceil(this.ttlMs / 1000))
+      .setJti(randomUUID())
       .sign(privateKey);
     if (this.cache.size > 10_000) this.cache.clear();
+    // With rotation, a cached token never outlives its period by more than the token lifetime: the next key takes over soon after the boundary.
     this.cache.set(key, { token, refreshAt: nowMs + this.ttlMs * 0.75 });
     return token;
   }
@@ -71,6 +95,6 @@ export class AssertionSigner {
 async function describe(privateKey: CryptoKey, source: CryptoKey): Promise<SigningKey> {
   const jwk = await exportJWK(source);
   const publicJwk: JWK = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y!, alg: 'ES256', use: 'sig' };
-  publicJwk.kid = await calculateJwkThumbprint(publicJwk);
+  publicJwk.kid = thumbprint(publicJwk);
   return { kid: publicJwk.kid, privateKey, publicJwk };
 }

@@ -9,6 +9,7 @@ import { BearerVerifier } from './bearer.js';
 import { mapRole, stringList, type Identity } from './identity.js';
 import { OidcClient } from './oidc.js';
 import { SealedCookies } from './session-cookie.js';
+import { sessionKeys } from './session-keys.js';
 import { MemorySessionStore, type SessionStore } from './session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
 
@@ -95,19 +96,20 @@ export class Authenticator {
     this.store = store;
     this.oidc = cfg.oidc ? new OidcClient(cfg.oidc) : undefined;
     this.bearer = new BearerVerifier(cfg);
-    this.sealed = cfg.session ? new SealedCookies(cfg.session.keys, 'session') : undefined;
-    this.sealedLogin = cfg.session ? new SealedCookies(cfg.session.keys, 'login') : undefined;
+    const keys = cfg.session ? sessionKeys(cfg.session) : undefined;
+    this.sealed = keys ? new SealedCookies(keys, 'session') : undefined;
+    this.sealedLogin = keys ? new SealedCookies(keys, 'login') : undefined;
     this.boot = store instanceof MemorySessionStore && cfg.session?.forget_on_restart !== false ? bootId : undefined;
     this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
   }
 
   /** `bootId`: this start of the gateway (sessions of the memory store do not outlive it). */
   static async create(cfg: Auth, logger: Logger, bootId: string, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
-    const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create(cfg.assertion.keys, cfg.assertion.ttl, cfg.assertion.issuer);
+    const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create({ files: cfg.assertion.keys, rotation: cfg.assertion.rotation }, cfg.assertion.ttl, cfg.assertion.issuer);
     const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
     const a = new Authenticator(cfg, signer, logger, store, bootId);
     if (a.oidc) await a.oidc.discover();
-    if (cfg.assertion.keys.length === 0 && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
+    if (cfg.assertion.keys.length === 0 && !cfg.assertion.rotation && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;
   }
 

@@ -2,6 +2,7 @@ import { formatDuration } from '../core/duration.js';
 import { loadOrExit } from './load-or-exit.js';
 import { healthPath } from '../upstream/health/probe.js';
 import { PolicyEvaluator } from '../policy/evaluator.js';
+import { certificateExpiry } from '../server/tls/expiry-check.js';
 
 /** `airgate check -c FILE`: validate, print what would run, exit 1 on any error (like `haproxy -c`). */
 export function checkCommand(opts: { config: string }): void {
@@ -35,5 +36,8 @@ export function checkCommand(opts: { config: string }): void {
     for (const w of warnings) out.push(`  warning: ${w}`);
   }
   for (const l of cfg.rate_limits) out.push(`rate limit ${l.name}: ${l.rate.text}, burst ${l.burst}, per ${l.key.join('+')}`);
+  const certs = cfg.listeners.map((l) => certificateExpiry(l));
+  if (certs.some((c) => c.lines.length)) out.push('certificates:', ...certs.flatMap((c) => c.lines));
+  for (const w of certs.flatMap((c) => c.warnings)) out.push(`warning: ${w}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -3,6 +3,11 @@ import { duration } from './types-helpers.js';
 
 export const AIRFLOW_ROLES = ['Admin', 'Op', 'User', 'Viewer', 'Public'] as const;
 
+/** A secret of at least 32 characters (use ${file:...} or ${env:...} to keep it out of the file). */
+function secret32(what: string) {
+  return z.string().min(32, { message: `expected a ${what} of at least 32 characters` });
+}
+
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'expected a header name of letters, digits and "-"' });
 
 /** One role rule: the first rule whose conditions all hold gives the role. */
@@ -34,7 +39,16 @@ export const authSchema = z
     session: z
       .strictObject({
         /** Encryption keys (≥ 32 characters): the first encrypts, all decrypt, so keys rotate without logging anyone out. */
-        keys: z.array(z.string().min(32, { message: 'expected a session key of at least 32 characters' })).min(1),
+        keys: z.array(secret32('session key')).min(1).optional(),
+        /** Scheduled keys instead of `keys`: one master secret, a key per period derived from it. */
+        rotation: z
+          .strictObject({
+            secret: secret32('master secret'),
+            period: duration.default(86_400_000),
+            /** How many earlier periods' keys still open cookies. */
+            previous: z.number().int().min(1).max(30).default(1),
+          })
+          .optional(),
         cookie: z.string().regex(/^[A-Za-z0-9_-]+$/).default('airgate_session'),
         max_age: duration.default(43_200_000),
         idle_timeout: duration.default(3_600_000),
@@ -42,6 +56,12 @@ export const authSchema = z
         store: z.enum(['memory']).default('memory'),
         /** Without Redis (store: memory): sessions end when the gateway restarts, so a logout is never forgotten. false keeps sessions across restarts and instances at the price of forgetting logouts. */
         forget_on_restart: z.boolean().default(true),
+      })
+      .superRefine((s, ctx) => {
+        if (!s.keys === !s.rotation) ctx.addIssue({ code: 'custom', path: [s.keys ? 'rotation' : 'keys'], message: s.keys ? 'expected either keys or rotation, not both' : 'expected keys (a static key ring) or rotation (a master secret)' });
+        // A live cookie is re-sealed within idle_timeout, so a ring covering idle_timeout never drops a session that has not idled out.
+        if (s.rotation && s.rotation.period * s.rotation.previous < s.idle_timeout)
+          ctx.addIssue({ code: 'custom', path: ['rotation', 'period'], message: `expected period × previous (${s.rotation.period / 1000} s × ${s.rotation.previous}) of at least idle_timeout (${s.idle_timeout / 1000} s), else live sessions would be refused at a key change` });
       })
       .optional(),
     /** Issuers whose bearer JWTs are accepted (service accounts, client credentials). */
@@ -74,8 +94,21 @@ export const authSchema = z
         header: headerName.default('X-Airgate-Assertion'),
         /** PKCS#8 PEM files of EC P-256 keys: the first signs, all are published at /_airgate/jwks.json. Without any, a key is generated at start (one instance only). */
         keys: z.array(z.string()).default([]),
+        /** Scheduled signing keys derived from a shared secret, instead of `keys`: each signs for one period, published `lead_time` before. */
+        rotation: z
+          .strictObject({
+            secret: secret32('signing secret'),
+            period: duration.default(86_400_000),
+            /** Above Airflow 3's one-hour JWKS cache, with room for a slow refresh. */
+            lead_time: duration.default(4_200_000),
+          })
+          .optional(),
         ttl: duration.default(60_000),
         issuer: z.string().default('airgate'),
+      })
+      .superRefine((a, ctx) => {
+        if (a.rotation && a.keys.length) ctx.addIssue({ code: 'custom', path: ['rotation'], message: 'expected either keys or rotation, not both' });
+        if (a.rotation && a.rotation.period <= a.ttl) ctx.addIssue({ code: 'custom', path: ['rotation', 'period'], message: `expected a period longer than the assertion ttl (${a.ttl / 1000} s)` });
       })
       .prefault({}),
   })

@@ -13,8 +13,32 @@ export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 /** A sane modern default: ECDHE with AES-GCM or ChaCha20 for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL. */
 export const DEFAULT_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 
+/** RFC 8555 certificates for a TLS listener, obtained and renewed by the gateway. */
+export const acmeSchema = z.strictObject({
+  /** The CA's ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
+  directory: z.string().url().refine((u) => u.startsWith('https://'), { message: 'expected an https:// ACME directory URL' }),
+  /** Account contacts: e-mail addresses (mailto: is added). */
+  contact: z.array(z.string().regex(/^(mailto:)?[^@\s]+@[^@\s]+$/, { message: 'expected an e-mail address' })).default([]),
+  /** DNS names on the certificate (the first is its common name). */
+  domains: z.array(z.string().regex(/^([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}$/, { message: 'expected a DNS name such as airflow.example.com (no wildcards: they need DNS-01)' })).min(1, { message: 'expected at least one domain' }),
+  /** http-01: answered by the gateway's plain listeners on port 80; tls-alpn-01: answered on this listener (TLS 1.3). */
+  challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
+  /** PEM CA bundle to verify the ACME server with (private ACME CAs); default: the system's. */
+  ca: z.string().optional(),
+  /** External Account Binding, for CAs that require it. */
+  eab: z.strictObject({ kid: z.string().min(1), hmac_key: z.string().min(1) }).optional(),
+  /** Directory for the account key, certificates, locks and HTTP-01 answers (shared by the workers). */
+  storage: z.string().default('/var/lib/airgate/acme'),
+  /** Keep that state in Redis instead, so several instances order one certificate, not one each. */
+  redis: z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional(),
+  /** Delay before the first retry of a failed order or renewal; doubles each time up to retry_max. */
+  retry_min: duration.default(60_000),
+  retry_max: duration.default(3_600_000),
+});
+
 export const listenerTlsSchema = z.strictObject({
-  certificates: z.array(certPair).min(1, { message: 'expected at least one certificate' }),
+  certificates: z.array(certPair).default([]),
+  acme: acmeSchema.optional(),
   min_version: z.enum(TLS_VERSIONS).default('TLSv1.2'),
   ciphers: z.string().default(DEFAULT_CIPHERS),
   /** Reload certificates when their files change (SIGHUP and POST /reload always do). */
@@ -27,6 +51,9 @@ export const listenerTlsSchema = z.strictObject({
       preload: z.boolean().default(false),
     })
     .optional(),
+}).superRefine((t, ctx) => {
+  if (t.certificates.length === 0 && !t.acme) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'expected at least one certificate, or an acme section' });
+  if (t.certificates.length > 0 && t.acme) ctx.addIssue({ code: 'custom', path: ['acme'], message: 'expected either certificates or acme, not both' });
 });
 
 /** An https:// upstream: verification on by default. */

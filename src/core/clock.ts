@@ -34,3 +34,6 @@ export function seededRandom(seed: number): Random {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Wall-clock milliseconds since the Unix epoch: for schedules every instance must agree on (key periods). */
+export const wallClock: Clock = { now: () => Date.now() };

@@ -11,7 +11,9 @@ const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
   reloads: { ok: number; failed: number };
-  certificates: () => { listener: string; file: string; notAfter: Date }[];
+  certificates: () => { listener: string; name: string; notAfter: Date }[];
+  /** ACME orders and renewals per listener certificate. */
+  acme?: () => { listener: string; name: string; ok: number; failed: number }[];
   /** Backends where secret-key drift is suspected now. */
   drift: () => ReadonlySet<string>;
 }
@@ -178,14 +180,27 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'airgate_tls_certificate_expiry_seconds',
+      name: 'airgate_certificate_expiry_seconds',
       aggregator: 'min',
-      help: 'Seconds until a served certificate expires',
-      labelNames: ['listener', 'file'],
+      help: 'Seconds until a served certificate (file or ACME) expires; name is its first DNS name',
+      labelNames: ['listener', 'name'],
       registers: [r],
       collect() {
         this.reset();
-        for (const c of counters.certificates()) this.set({ listener: c.listener, file: c.file }, Math.round((c.notAfter.getTime() - Date.now()) / 1000));
+        for (const c of counters.certificates()) this.set({ listener: c.listener, name: c.name }, Math.round((c.notAfter.getTime() - Date.now()) / 1000));
+      },
+    });
+    new Counter({
+      name: 'airgate_certificate_renewals_total',
+      help: 'ACME orders and renewals by result; a failure keeps the current certificate in service',
+      labelNames: ['listener', 'name', 'result'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const a of counters.acme?.() ?? []) {
+          this.inc({ listener: a.listener, name: a.name, result: 'ok' }, a.ok);
+          this.inc({ listener: a.listener, name: a.name, result: 'failed' }, a.failed);
+        }
       },
     });
   }

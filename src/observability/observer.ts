@@ -32,8 +32,12 @@ export class Observer {
   private readonly options: ObserverOptions;
   private logSettings = '';
 
+  /** The certificates every TLS listener serves (status page, metrics). */
+  readonly certificates: GatewayCounters['certificates'];
+
   constructor(config: AirgateConfig, logger: Logger, runtime: () => Runtime, counters: Omit<GatewayCounters, 'drift'>, options: ObserverOptions = {}) {
     this.options = options;
+    this.certificates = counters.certificates;
     this.drift = new SecretKeyDrift(
       logger,
       (s) => this.events.push('drift', `secret_key drift suspected in ${s.backend}: ${s.sign}`, { nodes: s.nodes }),

@@ -86,7 +86,7 @@ export class Gateway implements ListenerHost {
     this.options = options;
     const config = options.transformConfig ? options.transformConfig(given) : given;
     this.logger = options.logger ?? createLogger(config.logging.level);
-    this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])) }, options.observer);
+    this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])), acme: () => this.listeners.flatMap((l) => (l.certs?.acme ? [{ listener: l.config.name, name: l.certs.acme.name, ...l.certs.acme.renewals }] : [])) }, options.observer);
     this.runtime = new Runtime(config, this.logger, options.deps, undefined, this.observer.events);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
     this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import { buildServer, type NodeServer } from './node-server.js';
 import type { CertificateStore } from './tls/certificate-store.js';
 import { readProxyHeader } from './proxy-protocol.js';
+import { acmeChallenges } from './tls/acme-challenges.js';
 import type { Observer } from '../observability/observer.js';
 import { RequestPipeline } from '../pipeline/pipeline.js';
 import type { ListenerFacts } from '../pipeline/context.js';
@@ -170,10 +171,12 @@ export class Listener {
   }
 
   private onRedirect(req: IncomingMessage, res: ServerResponse): void {
+    if (acmeChallenges.respond(req, res)) return;
     redirectToHttps(req, res, this.config.redirect_to_https!, this.host.draining);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (acmeChallenges.respond(req, res)) return;
     const socket = req.socket as PeerSocket & { [kEndWatched]?: true };
     if (req.httpVersionMajor === 1 && !socket[kEndWatched]) {
       socket[kEndWatched] = true;

@@ -6,6 +6,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { CertificateStore } from './tls/certificate-store.js';
+import { enableAlpnChallenges } from './tls/acme-challenges.js';
 
 /** The node server behind a listener: plain HTTP/1.1, HTTPS, or HTTP/2 with HTTP/1.1 on the same port. */
 export type NodeServer = HttpServer | Http2SecureServer;
@@ -51,6 +52,7 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
   } else {
     server = createHttpsServer({ ...tlsOptions, ...httpOptions }) as unknown as HttpServer;
   }
+  if (config.tls.acme?.challenge === 'tls-alpn-01') enableAlpnChallenges(server, config.http2 ? ['h2', 'http/1.1'] : ['http/1.1']);
   certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });
   // A handshake that times out (tls_handshake) or fails is reported here; the socket must be closed by us.
   server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());

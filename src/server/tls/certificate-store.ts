@@ -3,6 +3,10 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { ListenerConfig } from '../../config/schema.js';
 import type { Logger } from '../../observability/logger.js';
+import type { AcmeManager } from './acme-manager.js';
+import { acmeChallenges } from './acme-challenges.js';
+
+const REFUSED = 'new TLS certificate refused; the previous one stays in service';
 
 interface Loaded {
   names: string[];
@@ -10,6 +14,7 @@ interface Loaded {
   notAfter: Date;
   file: string;
   pem: { cert: string; key: string };
+  source: 'file' | 'acme';
 }
 
 /**
@@ -17,13 +22,20 @@ interface Loaded {
  * their SAN (exact names, then `*.suffix` wildcards), and chosen per connection by SNI; the first
  * certificate is the default. `reload()` reads the files again and swaps only if every
  * certificate loads and matches its key — otherwise the old set stays in service and the reason
- * is logged. Open connections never notice: a context is only used at the handshake.
+ * is logged. Open connections never notice: a context is only used at the handshake. With
+ * `tls.acme`, an AcmeManager supplies the certificate (installIssued) and renews it; until the
+ * first one arrives the listener has none and handshakes fail. A TLS-ALPN-01 handshake gets the
+ * challenge certificate.
  */
 export class CertificateStore {
   private exact = new Map<string, SecureContext>();
   private wildcard = new Map<string, SecureContext>();
-  private fallback!: SecureContext;
+  private fallback: SecureContext | undefined;
   private loaded: Loaded[] = [];
+  /** The certificate an ACME manager obtained (kept across file reloads). */
+  private issued: Loaded[] = [];
+  /** With `tls.acme`: obtains and renews the certificate; until it has one, handshakes fail. */
+  acme: AcmeManager | undefined;
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
   private tls: NonNullable<ListenerConfig['tls']>;
@@ -38,14 +50,41 @@ export class CertificateStore {
     this.logger = logger;
     this.install(this.load(tls)); // throws at startup: a listener without its certificates must not start
     if (tls.watch) this.watch();
+    this.startAcme(tls);
+  }
+
+  private closed = false;
+
+  /** acme-client (and its HTTP stack) is loaded only when a listener uses ACME: it adds seconds to a cold start otherwise. */
+  private startAcme(tls: NonNullable<ListenerConfig['tls']>): void {
+    const acme = tls.acme;
+    if (!acme) return;
+    void import('./acme-manager.js').then(({ AcmeManager }) => {
+      if (this.closed || this.tls.acme !== acme) return;
+      this.acme = new AcmeManager(this.listener, acme, this.logger, (pem) => this.installIssued(pem));
+      this.acme.start();
+    });
+  }
+
+  /** Install a certificate the ACME manager obtained or loaded; false (old one kept) when it does not load. */
+  installIssued(pem: { cert: string; key: string }): boolean {
+    try {
+      const next = parsePair(pem.cert, pem.key, `ACME certificate for ${this.tls.acme?.domains[0] ?? this.listener}`, this.tls, 'acme');
+      this.issued = [next];
+      this.install([...this.loaded.filter((c) => c.source === 'file'), next]);
+      return true;
+    } catch (err) {
+      this.logger.error({ listener: this.listener, reason: (err as Error).message }, REFUSED);
+      return false;
+    }
   }
 
   /** Node's SNICallback. */
   readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
-    cb(null, this.contextFor(servername));
+    cb(null, (servername && acmeChallenges.alpnContext(servername)) || this.contextFor(servername));
   };
 
-  contextFor(servername: string | undefined): SecureContext {
+  contextFor(servername: string | undefined): SecureContext | undefined {
     if (!servername) return this.fallback;
     const name = servername.toLowerCase();
     const exact = this.exact.get(name);
@@ -55,7 +94,7 @@ export class CertificateStore {
   }
 
   /** The default context (first certificate), for the server's own options. */
-  get defaultContext(): SecureContext {
+  get defaultContext(): SecureContext | undefined {
     return this.fallback;
   }
 
@@ -64,13 +103,13 @@ export class CertificateStore {
    * calls SNICallback only when the client sends a name, so clients without SNI (an IP address in
    * the URL) are served from the server's own `cert`/`key` options, kept in step through `onChange`.
    */
-  get defaultPem(): { cert: string; key: string } {
-    return this.loaded[0]!.pem;
+  get defaultPem(): { cert: string; key: string } | undefined {
+    return this.loaded[0]?.pem;
   }
 
-  /** Certificates in service with their names and expiry (status pages, metrics). */
-  get certificates(): { file: string; names: string[]; notAfter: Date }[] {
-    return this.loaded.map(({ file, names, notAfter }) => ({ file, names, notAfter }));
+  /** Certificates in service with their names and expiry (status pages, metrics); `name` is the first DNS name, else the file. */
+  get certificates(): { file: string; name: string; names: string[]; notAfter: Date; source: 'file' | 'acme' }[] {
+    return this.loaded.map(({ file, names, notAfter, source }) => ({ file, name: names[0] ?? file, names, notAfter, source }));
   }
 
   private load(tls: NonNullable<ListenerConfig['tls']>): Loaded[] {
@@ -87,26 +126,7 @@ export class CertificateStore {
       } catch (err) {
         throw new Error(`cannot read key ${key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
-      let x509: X509Certificate;
-      try {
-        x509 = new X509Certificate(certPem);
-      } catch (err) {
-        throw new Error(`${cert} is not a PEM certificate: ${(err as Error).message}`);
-      }
-      let context: SecureContext;
-      try {
-        context = createSecureContext({ cert: certPem, key: keyPem, minVersion: tls.min_version, ciphers: tls.ciphers, honorCipherOrder: true });
-      } catch (err) {
-        throw new Error(`${cert} with ${key}: ${(err as Error).message}`);
-      }
-      const names = (x509.subjectAltName ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.startsWith('DNS:'))
-        .map((s) => s.slice(4).toLowerCase());
-      const notAfter = new Date(x509.validTo);
-      if (notAfter.getTime() < Date.now()) throw new Error(`${cert} expired on ${notAfter.toISOString()}`);
-      return { names, context, notAfter, file: cert, pem: { cert: certPem, key: keyPem } };
+      return parsePair(certPem, keyPem, cert, tls, 'file', key);
     });
   }
 
@@ -121,7 +141,7 @@ export class CertificateStore {
     }
     this.exact = exact;
     this.wildcard = wildcard;
-    this.fallback = set[0]!.context;
+    this.fallback = set[0]?.context;
     this.loaded = set;
     this.onChange?.();
   }
@@ -129,13 +149,20 @@ export class CertificateStore {
   /** Read the files again (optionally with a new config); keep the old set on any error. */
   reload(tls: NonNullable<ListenerConfig['tls']> = this.tls): boolean {
     try {
-      const set = this.load(tls);
+      const set = [...this.load(tls), ...this.issued];
       this.install(set);
+      if (JSON.stringify(tls.acme) !== JSON.stringify(this.tls.acme)) {
+        void this.acme?.close();
+        this.acme = undefined;
+        this.issued = [];
+        this.tls = tls;
+        this.startAcme(tls);
+      }
       this.tls = tls;
       this.logger.info({ listener: this.listener, certificates: set.map((c) => ({ file: c.file, names: c.names, notAfter: c.notAfter.toISOString() })) }, 'TLS certificates loaded');
       return true;
     } catch (err) {
-      this.logger.error({ listener: this.listener, reason: (err as Error).message }, 'new TLS certificate refused; the previous one stays in service');
+      this.logger.error({ listener: this.listener, reason: (err as Error).message }, REFUSED);
       return false;
     }
   }
@@ -166,7 +193,33 @@ export class CertificateStore {
   }
 
   close(): void {
+    this.closed = true;
+    void this.acme?.close();
     clearTimeout(this.timer);
     for (const w of this.watchers.splice(0)) w.close();
   }
+}
+
+/** Check a PEM pair (parses, matches its key, not expired) and index its SAN names. */
+function parsePair(certPem: string, keyPem: string, label: string, tls: NonNullable<ListenerConfig['tls']>, source: 'file' | 'acme', keyLabel = 'its key'): Loaded {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(certPem);
+  } catch (err) {
+    throw new Error(`${label} is not a PEM certificate: ${(err as Error).message}`);
+  }
+  let context: SecureContext;
+  try {
+    context = createSecureContext({ cert: certPem, key: keyPem, minVersion: tls.min_version, ciphers: tls.ciphers, honorCipherOrder: true });
+  } catch (err) {
+    throw new Error(`${label} with ${keyLabel}: ${(err as Error).message}`);
+  }
+  const names = (x509.subjectAltName ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('DNS:'))
+    .map((s) => s.slice(4).toLowerCase());
+  const notAfter = new Date(x509.validTo);
+  if (notAfter.getTime() < Date.now()) throw new Error(`${label} expired on ${notAfter.toISOString()}`);
+  return { names, context, notAfter, file: label, pem: { cert: certPem, key: keyPem }, source };
 }
