@@ -168,6 +168,23 @@ logging:
 }
 
 /**
+ * The full row on an Airflow 3 backend (target "airgate-full-airflow3"): every authenticated
+ * request goes upstream with an airgate-minted Airflow 3 token instead of the identity headers
+ * and assertion. The token is reused per session, so this row against "airgate-full" shows what
+ * it costs. Health checks are off: the upstream is nginx, not an Airflow 3 api-server.
+ */
+export function fullFeaturesAirflow3Config(port: number, upstreamPort: number, issuer: string, logDir?: string): string {
+  const full = fullFeaturesConfig(port, upstreamPort, issuer, logDir);
+  const backend = `    airflow: none        # the upstream is nginx answering "hello world": a generic HTTP check
+    health: { interval: 2s, timeout: 1s, expect: { status: [200], body: "hello" } }`;
+  if (!full.includes(backend)) throw new Error('fullFeaturesConfig changed: update fullFeaturesAirflow3Config');
+  return full
+    .replace('(target "airgate-full": every feature switched on)', '(target "airgate-full-airflow3": every feature, an Airflow 3 backend)')
+    .replace(backend, '    airflow: 3           # an Airflow 3 token per session (auth.airflow3_token)\n    health: { enabled: false }')
+    .replace('auth:\n', 'auth:\n  airflow3_token: { preset: simple-auth-manager }\n');
+}
+
+/**
  * The policy rows: the plain proxy with `policy: true` on its route and `rules` rules (one
  * allow for GET plus rules - 1 deny rules on other paths and DAGs), and one rate limit that
  * never triggers. Comparing 1 and 1000 rules shows what the rule count costs.

@@ -9,6 +9,7 @@
  *   nginx-proxy   nginx, one worker, proxy_pass with a keep-alive pool
  *   airgate       the gateway, one process
  *   airgate-full  the gateway with every feature switched on (see fullFeaturesConfig)
+ *   airgate-full-airflow3  the same on an Airflow 3 backend (a minted token per session)
  *
  * For each it records req/s, p50/p99 latency and the CPU time per request of the measured
  * process, prints a table and ratios, and writes bench/results/latest.{json,md}.
@@ -26,7 +27,7 @@ import { get } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, cpuTicks, cpuTicksTree, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
 import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
 import { killRunningWrk, runWrk } from './wrk.js';
@@ -286,6 +287,13 @@ async function main(): Promise<number> {
         description: 'airgate with every feature switched on (peak-ewma, sticky, retries, outlier) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate-full', (port, upstreamPort, logDir) => fullFeaturesConfig(port, upstreamPort, idp.issuer, logDir)),
+      },
+      {
+        name: 'airgate-full-airflow3',
+        cookie,
+        description: 'the full row on an Airflow 3 backend: a minted Airflow 3 token per session instead of identity headers',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate-full-airflow3', (port, upstreamPort, logDir) => fullFeaturesAirflow3Config(port, upstreamPort, idp.issuer, logDir)),
       },
       {
         name: 'airgate-2-workers',

@@ -195,8 +195,10 @@ routes: [{ path: /, backend: af3, auth: passthrough }]
 `);
   try {
     const statuses: number[] = [];
+    // A real task token: Airflow 3's Execution API refuses anything else (403 "Invalid auth token").
+    const worker = await v3.v3.workerToken('abc');
     for (let i = 0; i < 5; i++) {
-      const r = await request(`${g.url}/execution/task-instances/abc/heartbeat`, { method: 'PUT', headers: { authorization: 'Bearer w', 'content-type': 'application/json' }, body: '{}' });
+      const r = await request(`${g.url}/execution/task-instances/abc/heartbeat`, { method: 'PUT', headers: { authorization: `Bearer ${worker}`, 'content-type': 'application/json' }, body: '{}' });
       statuses.push(r.statusCode);
       await r.body.dump();
     }

@@ -17,6 +17,7 @@ let sims: SimulatedAirflow[];
 let gw: { gateway: Gateway; url: string };
 let jwksServer: Server;
 let sign: (sub: string) => Promise<string>;
+let jwksUrlOf: () => string;
 
 before(async () => {
   sims = await startSims(1);
@@ -26,6 +27,7 @@ before(async () => {
   jwksServer.listen(0, '127.0.0.1');
   await once(jwksServer, 'listening');
   const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks`;
+  jwksUrlOf = () => jwksUrl;
   sign = (sub) => new SignJWT({ groups: ['airflow-ops'] }).setProtectedHeader({ alg: 'ES256', kid: 'ci-1' }).setIssuer('https://ci.example').setAudience('airflow-api').setSubject(sub).setIssuedAt().setExpirationTime('5m').sign(privateKey);
   gw = await startGateway(`listeners:
   - { name: public, address: 127.0.0.1:0 }
@@ -67,4 +69,40 @@ test('Debian python3 verifies an assertion minted by a running airgate against i
   });
   assert.equal(code, 0, `python3 live_gateway_check failed:\n${output}`);
   assert.match(output, /Ran 5 tests/);
+});
+
+test('Debian python3 verifies an Airflow 3 token minted by a running airgate with the AirgateAuthManager core', async () => {
+  const v3 = await startSims(1, { airflow: 3 });
+  const g3 = await startGateway(`listeners:
+  - { name: public, address: 127.0.0.1:0 }
+auth:
+  bearer:
+    - { issuer: "https://ci.example", jwks_url: "${jwksUrlOf()}", audiences: [airflow-api] }
+  roles:
+    - { role: Op, groups: [airflow-ops] }
+backends:
+  airflow:
+    airflow: 3
+    health: { enabled: false }
+    servers: [{ name: web-1, url: "${v3[0]!.url}" }]
+routes:
+  - { path: /, backend: airflow, auth: bearer }
+`);
+  try {
+    const res = await request(`${g3.url}/_sim/echo`, { headers: { authorization: `Bearer ${await sign('svc-etl')}` } });
+    assert.equal(res.statusCode, 200);
+    const { headers } = (await res.body.json()) as { headers: Record<string, string> };
+    assert.match(headers.authorization ?? '', /^Bearer ey/, 'airgate’s token replaced the client’s');
+    const { code, output } = await runPython(['-m', 'unittest', '-v', 'live_airflow3_check'], {
+      AIRGATE_JWKS_URL: `${g3.url}/_airgate/jwks.json`,
+      AIRGATE_LIVE_BEARER: headers.authorization!,
+      AIRGATE_LIVE_USER: 'svc-etl',
+      AIRGATE_LIVE_ROLE: 'Op',
+    });
+    assert.equal(code, 0, `python3 live_airflow3_check failed:\n${output}`);
+    assert.match(output, /Ran 4 tests/);
+  } finally {
+    await g3.gateway.stop(0);
+    await v3[0]!.stop();
+  }
 });

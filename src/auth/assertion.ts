@@ -61,20 +61,21 @@ export class AssertionSigner {
 
   /** The kid that signs at `nowMs`. */
   signingKid(nowMs: number): string {
-    return (this.rotating ? this.rotating.signingKey(nowMs) : this.keys[0]!).kid;
+    return this.signingKey(nowMs).kid;
   }
 
   async assertion(identity: Identity, audience: string, nowMs: number): Promise<string> {
     const key = `${identity.sid}\u0000${audience}`;
     const hit = this.cache.get(key);
     if (hit && hit.refreshAt > nowMs) return hit.token;
-    const { kid, privateKey } = this.rotating ? this.rotating.signingKey(nowMs) : this.keys[0]!;
+    const { kid, privateKey } = this.signingKey(nowMs);
     const iat = Math.floor(nowMs / 1000);
-    const token = await new SignJWT({ email: identity.email, name: identity.user, groups: identity.groups, roles: [identity.role], auth: identity.method })
+    // `sub` is the user name airgate hands Airflow (X-Auth-User), so Airflow can require them equal; the IdP's subject is `idp_sub`.
+    const token = await new SignJWT({ email: identity.email, name: identity.user, groups: identity.groups, roles: [identity.role], auth: identity.method, idp_sub: identity.sub })
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
       .setIssuer(this.issuer)
       .setAudience(audience)
-      .setSubject(identity.sub)
+      .setSubject(identity.user)
       .setIssuedAt(iat)
       .setNotBefore(iat)
       .setExpirationTime(iat + Math.ceil(this.ttlMs / 1000))
@@ -84,6 +85,11 @@ export class AssertionSigner {
     // With rotation, a cached token never outlives its period by more than the token lifetime: the next key takes over soon after the boundary.
     this.cache.set(key, { token, refreshAt: nowMs + this.ttlMs * 0.75 });
     return token;
+  }
+
+  /** The key signing at `nowMs` (its public half is in jwks()): Airflow 3 tokens (airflow-token.ts) are signed with it too. */
+  signingKey(nowMs: number): SigningKey {
+    return this.rotating ? this.rotating.signingKey(nowMs) : this.keys[0]!;
   }
 
   /** Drop cached assertions of a session (logout). */

@@ -4,6 +4,9 @@ import type { AirgateConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { rawHeader } from '../proxy/request-keys.js';
 import { cookieValue } from '../upstream/sticky.js';
+import { readFileSync } from 'node:fs';
+import type { JWK } from 'jose';
+import { Airflow3Tokens, tokenSettings } from './airflow-token.js';
 import { AssertionSigner } from './assertion.js';
 import { BearerVerifier } from './bearer.js';
 import { mapRole, stringList, type Identity } from './identity.js';
@@ -77,6 +80,10 @@ export type AuthOutcome = { identity: Identity; setCookie?: string } | { identit
 export class Authenticator {
   readonly cfg: Auth;
   readonly signer: AssertionSigner;
+  /** Bearer tokens for `airflow: 3` backends, signed with the signer's current key. */
+  readonly airflow3: Airflow3Tokens;
+  /** Public keys served at /_airgate/jwks.json beside airgate's own (auth.assertion.extra_jwks), read at load. */
+  readonly extraJwks: readonly JWK[];
   readonly oidc: OidcClient | undefined;
   readonly bearer: BearerVerifier;
   readonly store: SessionStore;
@@ -92,6 +99,8 @@ export class Authenticator {
   private constructor(cfg: Auth, signer: AssertionSigner, logger: Logger, store: SessionStore, bootId: string) {
     this.cfg = cfg;
     this.signer = signer;
+    this.airflow3 = new Airflow3Tokens(tokenSettings(cfg.airflow3_token), signer);
+    this.extraJwks = cfg.assertion.extra_jwks.flatMap((f) => (JSON.parse(readFileSync(f, 'utf8')) as { keys: JWK[] }).keys);
     this.logger = logger;
     this.store = store;
     this.oidc = cfg.oidc ? new OidcClient(cfg.oidc) : undefined;
@@ -111,6 +120,12 @@ export class Authenticator {
     if (a.oidc) await a.oidc.discover();
     if (cfg.assertion.keys.length === 0 && !cfg.assertion.rotation && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;
+  }
+
+  /** What /_airgate/jwks.json serves: airgate's signing keys, then the configured extra keys. */
+  jwks(): { keys: JWK[] } {
+    const own = this.signer.jwks();
+    return this.extraJwks.length ? { keys: [...own.keys, ...this.extraJwks] } : own;
   }
 
   get sessionCookieName(): string {
@@ -222,6 +237,7 @@ export class Authenticator {
       const tokens = await this.store.get(identity.sid);
       await this.store.revoke({ sid: identity.sid }, this.cfg.session?.max_age ?? 0);
       this.signer.forget(identity.sid);
+      this.airflow3.forget(identity.sid);
       location = this.oidc?.endSessionUrl(tokens?.idToken, `${origin}/`) ?? '/';
       this.logger.info({ user: identity.user }, 'user logged out');
     }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { duration } from './types-helpers.js';
 
@@ -7,6 +8,20 @@ export const AIRFLOW_ROLES = ['Admin', 'Op', 'User', 'Viewer', 'Public'] as cons
 function secret32(what: string) {
   return z.string().min(32, { message: `expected a ${what} of at least 32 characters` });
 }
+
+/** A JWKS file: readable JSON with a `keys` list of public keys (no private parts). */
+const jwksFile = z.string().superRefine((file, ctx) => {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return void ctx.addIssue({ code: 'custom', message: `expected a readable JWKS file (JSON {"keys": [...]}): ${(err as Error).message}` });
+  }
+  const keys = (data as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kid?: unknown }).kid === 'string'))
+    return void ctx.addIssue({ code: 'custom', message: `expected ${file} to hold {"keys": [...]} with a kid on every key` });
+  if (keys.some((k) => 'd' in (k as object))) ctx.addIssue({ code: 'custom', message: `${file} holds a private key ("d"): publish only public keys` });
+});
 
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'expected a header name of letters, digits and "-"' });
 
@@ -18,6 +33,27 @@ const roleRule = z.strictObject({
   users: z.array(z.string()).optional(),
   claim: z.strictObject({ name: z.string(), values: z.array(z.union([z.string(), z.number(), z.boolean()])) }).optional(),
 });
+
+/**
+ * Airflow 3 tokens. `preset: airgate-auth-manager` (default) fits airgate's own auth manager;
+ * `preset: simple-auth-manager` fits Airflow's SimpleAuthManager (role in upper case). Keys given
+ * override the preset.
+ */
+const airflow3TokenSchema = z
+  .strictObject({
+    preset: z.enum(['airgate-auth-manager', 'simple-auth-manager']).default('airgate-auth-manager'),
+    /** `aud`: Airflow's `[api_auth] jwt_audience` (default `apache-airflow`). */
+    audience: z.string().min(1).optional(),
+    /** `iss`: what Airflow's `[api_auth] jwt_issuer` (or AIRGATE_ISSUER) expects (default `airgate`). */
+    issuer: z.string().min(1).optional(),
+    /** `role` as configured in auth.roles (`Admin`) or in upper case (`ADMIN`, SimpleAuthManager's spelling). */
+    role_case: z.enum(['as-configured', 'upper']).optional(),
+    /** Which identity value is `sub`: the user name (default), the IdP's `sub`, or the e-mail address. */
+    subject: z.enum(['user', 'sub', 'email']).optional(),
+    /** Token lifetime; a token is reused per session until a fifth of it is left. */
+    ttl: duration.refine((ms) => ms >= 30_000 && ms <= 3_600_000, { message: 'expected a ttl between 30s and 1h (a few minutes is right)' }).default(300_000),
+  })
+  .prefault({});
 
 export const authSchema = z
   .strictObject({
@@ -105,12 +141,16 @@ export const authSchema = z
           .optional(),
         ttl: duration.default(60_000),
         issuer: z.string().default('airgate'),
+        /** JWKS files (`{"keys": [...]}`) whose public keys /_airgate/jwks.json serves beside airgate's own: Airflow 3's own key for the config-only SimpleAuthManager path. */
+        extra_jwks: z.array(jwksFile).default([]),
       })
       .superRefine((a, ctx) => {
         if (a.rotation && a.keys.length) ctx.addIssue({ code: 'custom', path: ['rotation'], message: 'expected either keys or rotation, not both' });
         if (a.rotation && a.rotation.period <= a.ttl) ctx.addIssue({ code: 'custom', path: ['rotation', 'period'], message: `expected a period longer than the assertion ttl (${a.ttl / 1000} s)` });
       })
       .prefault({}),
+    /** The token airgate mints for `airflow: 3` backends (sent as `Authorization: Bearer`); every key has a default. */
+    airflow3_token: airflow3TokenSchema,
   })
   .optional();
 

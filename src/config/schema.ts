@@ -4,7 +4,7 @@ import { address, duration, name, describe } from './types-helpers.js';
 import { balancingKeys, routeRetryKeys, serverBalancingKeys } from './balancing-schema.js';
 import { healthKeys } from './health-schema.js';
 import { discoverySchema } from './discovery-schema.js';
-import { cidr, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
+import { cidr, hstsSchema, listenerTlsSchema, upstreamTlsSchema } from './tls-schema.js';
 import { observabilityKeys } from './observability-schema.js';
 import { authSchema, routeAuth } from './auth-schema.js';
 import { listenerLimitKeys, policyKeys, routePolicyKeys } from './policy-schema.js';
@@ -45,6 +45,8 @@ const listenerSchema = z.strictObject({
   redirect_to_https: z.number().int().min(1).max(65_535).optional(),
   /** Expect a PROXY protocol v1/v2 header on every connection (accepted only from trusted_proxies). */
   proxy_protocol: z.boolean().default(false),
+  /** TLS terminated in front (a load balancer in trusted_proxies says `X-Forwarded-Proto: https`): Strict-Transport-Security for those requests. */
+  forwarded_hsts: hstsSchema.optional(),
   /** Drop client request headers whose names contain "_" (as nginx does): gunicorn maps X_Auth_User onto X-Auth-User. */
   drop_underscore_headers: z.boolean().default(true),
   /** Slowest accepted request body, in bytes per second, measured over each client_body_idle period (0: only the idle limit). */

@@ -13,6 +13,13 @@ export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 /** A sane modern default: ECDHE with AES-GCM or ChaCha20 for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL. */
 export const DEFAULT_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 
+/** A Strict-Transport-Security header's settings. */
+export const hstsSchema = z.strictObject({
+  max_age: duration.default(31_536_000_000),
+  include_subdomains: z.boolean().default(false),
+  preload: z.boolean().default(false),
+});
+
 /** RFC 8555 certificates for a TLS listener, obtained and renewed by the gateway. */
 export const acmeSchema = z.strictObject({
   /** The CA's ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
@@ -44,13 +51,7 @@ export const listenerTlsSchema = z.strictObject({
   /** Reload certificates when their files change (SIGHUP and POST /reload always do). */
   watch: z.boolean().default(true),
   /** Strict-Transport-Security on every response of this listener; off unless given. */
-  hsts: z
-    .strictObject({
-      max_age: duration.default(31_536_000_000),
-      include_subdomains: z.boolean().default(false),
-      preload: z.boolean().default(false),
-    })
-    .optional(),
+  hsts: hstsSchema.optional(),
 }).superRefine((t, ctx) => {
   if (t.certificates.length === 0 && !t.acme) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'expected at least one certificate, or an acme section' });
   if (t.certificates.length > 0 && t.acme) ctx.addIssue({ code: 'custom', path: ['acme'], message: 'expected either certificates or acme, not both' });

@@ -28,6 +28,9 @@ const RULES: Rule[] = [
   { methods: ['POST'], re: /^\/(?:clear|dagrun_clear)\/?$/, action: () => 'task_instances.clear', resource: (_m, q) => ({ dag_id: q.get('dag_id') ?? '' }) },
   { methods: ['POST'], re: /^\/api\/v1\/dags\/([^/]+)\/updateTaskInstancesState\/?$/, action: () => 'task_instances.mark', resource: dag },
   { methods: ['PATCH'], re: /^\/api\/v[12]\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances\/([^/]+)(?:\/(-?\d+))?\/?$/, action: () => 'task_instance.mark', resource: (m) => ({ ...dag(m), dag_run_id: decodeURIComponent(m[2]!), task_id: decodeURIComponent(m[3]!) }) },
+  // Airflow 3 backfills (routes/public/backfills.py): the DAG is in the create body; pause, unpause and cancel name the backfill (and `dag_id` when the client sends it).
+  { methods: ['POST'], re: /^\/api\/v2\/backfills\/?$/, action: () => 'backfill.create', resource: (_m, q) => ({ dag_id: q.get('dag_id') ?? '' }) },
+  { methods: ['PUT'], re: /^\/api\/v2\/backfills\/([^/]+)\/(pause|unpause|cancel)\/?$/, action: (_x, m) => `backfill.${m[2]}`, resource: (m, q) => ({ backfill_id: decodeURIComponent(m[1]!), ...(q.get('dag_id') ? { dag_id: q.get('dag_id')! } : {}) }) },
   { methods: ['POST', 'PATCH', 'PUT', 'DELETE'], re: /^\/api\/v[12]\/(variables|connections|pools)(?:\/([^/]+))?\/?$/, action: (method, m) => `${m[1]!.slice(0, -1)}.${CRUD[method]}`, resource: (m): Record<string, string> => (m[2] ? { key: decodeURIComponent(m[2]) } : {}) },
 ];
 
@@ -64,6 +67,7 @@ export function refineAudit(audit: NonNullable<RequestRecord['audit']>, body: Bu
   const b = json as Record<string, unknown>;
   if ((audit.action === 'dag.update' || audit.action === 'dags.update') && typeof b.is_paused === 'boolean') audit.action = audit.action.replace('update', b.is_paused ? 'pause' : 'unpause');
   if (audit.action === 'dag_run.trigger' && typeof b.dag_run_id === 'string') audit.resource.dag_run_id = b.dag_run_id;
+  if (audit.action === 'backfill.create' && typeof b.dag_id === 'string') audit.resource.dag_id = b.dag_id;
   if (audit.action === 'dag_run.update' && typeof b.state === 'string') audit.resource.state = b.state;
   if (audit.action === 'task_instance.mark' && typeof b.new_state === 'string') audit.resource.state = b.new_state;
 }

@@ -30,6 +30,7 @@ function plain(v: string): boolean {
 export function authenticateFilter(runtime: Runtime): Filter<Routed, Authenticated> {
   return function authenticate(ctx) {
     const mode = ctx.route.auth;
+    if (mode === 'sso' && runtime.auth?.oidc && isAirflowLogin(ctx)) return toGatewayLogin(ctx);
     if ((mode === 'sso' || mode === 'bearer') && !ctx.isPublic && runtime.auth) return verified(ctx, runtime.auth);
     const claimed = identityHint(ctx.req);
     ctx.record.user = claimed.user;
@@ -39,7 +40,7 @@ export function authenticateFilter(runtime: Runtime): Filter<Routed, Authenticat
 }
 
 async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated | Refusal | typeof ANSWERED> {
-  const secure = ctx.listener.proto === 'https';
+  const secure = ctx.proto === 'https';
   let outcome;
   try {
     outcome = await auth.authenticate(ctx.req, ctx.route.auth === 'sso', secure);
@@ -50,8 +51,8 @@ async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated
   if (!outcome.identity) {
     ctx.record.termination = 'unauthenticated';
     if (ctx.route.auth === 'sso' && !ctx.tunnel && wantsLoginRedirect(ctx)) {
-      const login = await auth.loginRedirect(`${ctx.listener.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`, ctx.target, secure);
-      ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id });
+      const login = await auth.loginRedirect(`${ctx.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`, ctx.target, secure);
+      ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id, ...(ctx.hsts ? { 'strict-transport-security': ctx.hsts } : {}) });
       ctx.res.end();
       return ANSWERED;
     }
@@ -60,8 +61,30 @@ async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated
   const id = outcome.identity;
   ctx.record.user = id.user;
   ctx.record.auth = id.method;
-  const upstreamIdentity = await identityHeaders(auth, id, ctx.route.name);
+  // Airflow 3 reads only a bearer JWT (or `_token`): it gets a token airgate minted for the user; Airflow 2 the identity headers and assertion.
+  const upstreamIdentity = sendsAirflow3Token(ctx.route) ? ['authorization', await auth.airflow3.bearer(id, Date.now())] : await identityHeaders(auth, id, ctx.route.name);
   return { ...ctx, identity: id, upstreamIdentity, claimed: { user: id.user, auth: id.method }, setCookie: outcome.setCookie, body: undefined, dags: undefined, loginAttempt: false };
+}
+
+/** Airflow 3's login entries (`GET /api/v2/auth/login?next=`, FAB's `/auth/login/`): airgate owns login for Airflow 3. */
+const AIRFLOW3_LOGIN = /^\/(?:api\/v2\/auth\/login|auth\/login)\/?$/i;
+
+function isAirflowLogin(ctx: Routed): boolean {
+  return (ctx.method === 'GET' || ctx.method === 'HEAD') && !ctx.tunnel && ctx.route.backend.config.airflow === 3 && AIRFLOW3_LOGIN.test(ctx.path);
+}
+
+/** Send Airflow's login to airgate's (`/_airgate/login?next=`), which starts the OIDC login or goes straight to `next`. */
+function toGatewayLogin(ctx: Routed): typeof ANSWERED {
+  const next = new URLSearchParams(ctx.query.slice(1)).get('next');
+  const location = `/_airgate/login${next ? `?next=${encodeURIComponent(next)}` : ''}`;
+  ctx.res.writeHead(302, { location, 'cache-control': 'no-store', 'x-request-id': ctx.id, ...(ctx.hsts ? { 'strict-transport-security': ctx.hsts } : {}) });
+  ctx.res.end();
+  return ANSWERED;
+}
+
+/** Whether verified requests on this route go upstream with an airgate-minted Airflow 3 token (the client's Authorization removed). */
+export function sendsAirflow3Token(route: Routed['route']): boolean {
+  return route.backend.config.airflow === 3 && (route.auth === 'sso' || route.auth === 'bearer');
 }
 
 /** The headers that hand Airflow the verified identity: names from the config, values encoded by one rule, and the signed assertion. */

@@ -58,6 +58,14 @@ export interface RequestContext {
   /** The real client: the peer, or the rightmost untrusted hop of the whole X-Forwarded-For chain behind a trusted peer. */
   readonly client: string;
   readonly trustXff: boolean;
+  /**
+   * The scheme the client used: the listener's, or `https` when a trusted proxy terminated TLS in
+   * front of airgate and said so (`X-Forwarded-Proto: https`). It decides Secure cookies, redirect
+   * URIs, HSTS and the X-Forwarded-Proto sent upstream.
+   */
+  readonly proto: 'http' | 'https';
+  /** Strict-Transport-Security for this request's responses (the listener's, or `forwarded_hsts` behind a TLS proxy). */
+  readonly hsts: string | undefined;
   readonly http2: boolean;
   /** A WebSocket upgrade (tunnelled if every check passes), or undefined for an ordinary request. */
   readonly tunnel: TunnelSocket | undefined;

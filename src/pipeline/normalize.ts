@@ -27,12 +27,14 @@ export interface HeaderFacts {
   requestId: string | undefined;
   /** Every X-Forwarded-For line, joined with ", " in order. */
   xff: string | undefined;
+  /** The first X-Forwarded-Proto value (believed only from a trusted proxy). */
+  xfp: string | undefined;
   bodied: boolean;
 }
 
 export function scanHeaders(req: IncomingMessage): HeaderFacts {
   const raw = req.rawHeaders;
-  const f: HeaderFacts = { host: undefined, hosts: 0, requestId: undefined, xff: undefined, bodied: false };
+  const f: HeaderFacts = { host: undefined, hosts: 0, requestId: undefined, xff: undefined, xfp: undefined, bodied: false };
   let authority: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
@@ -55,9 +57,12 @@ export function scanHeaders(req: IncomingMessage): HeaderFacts {
       case 15:
         if (n.toLowerCase() === 'x-forwarded-for') f.xff = f.xff === undefined ? raw[i + 1] : `${f.xff}, ${raw[i + 1]}`;
         break;
-      case 17:
-        if (n.toLowerCase() === 'transfer-encoding') f.bodied = true;
+      case 17: {
+        const l = n.toLowerCase();
+        if (l === 'transfer-encoding') f.bodied = true;
+        else if (l === 'x-forwarded-proto') f.xfp ??= raw[i + 1];
         break;
+      }
     }
   }
   if (authority !== undefined) {
@@ -69,6 +74,25 @@ export function scanHeaders(req: IncomingMessage): HeaderFacts {
   const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream;
   if (stream !== undefined) f.bodied = stream.endAfterHeaders !== true;
   return f;
+}
+
+/** `X-Forwarded-Proto: https` (the first hop's value when a proxy sent a list). */
+function forwardedHttps(xfp: string | undefined): boolean {
+  if (xfp === undefined) return false;
+  const comma = xfp.indexOf(',');
+  return (comma < 0 ? xfp : xfp.slice(0, comma)).trim().toLowerCase() === 'https';
+}
+
+/** `listeners[].forwarded_hsts` as a header value, computed once per listener and configuration. */
+const forwardedHstsCache = new WeakMap<ListenerFacts, string | null>();
+function forwardedHsts(runtime: Runtime, listener: ListenerFacts): string | undefined {
+  let v = forwardedHstsCache.get(listener);
+  if (v === undefined) {
+    const h = runtime.config.listeners.find((l) => l.name === listener.name)?.forwarded_hsts;
+    v = h ? `max-age=${Math.floor(h.max_age / 1000)}${h.include_subdomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}` : null;
+    forwardedHstsCache.set(listener, v);
+  }
+  return v ?? undefined;
 }
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#@]+)(\/[^#]*)?$/i;
@@ -104,6 +128,7 @@ export function normalize(a: Arrival): RequestContext | Refusal {
   const trustXff = trusted.trusts(a.peer);
   const client = trustXff && facts.xff ? trusted.clientFrom(facts.xff, a.peer) : a.peer;
   a.record.client = client;
+  const proto = a.listener.proto === 'https' || (trustXff && forwardedHttps(facts.xfp)) ? 'https' : 'http';
   return {
     req,
     res: a.res,
@@ -121,6 +146,8 @@ export function normalize(a: Arrival): RequestContext | Refusal {
     peer: a.peer,
     client,
     trustXff,
+    proto,
+    hsts: a.listener.hsts ?? (proto === 'https' ? forwardedHsts(a.runtime, a.listener) : undefined),
     http2,
     tunnel: a.tunnel,
     bodied: facts.bodied,

@@ -88,16 +88,16 @@ export class RequestPipeline implements ExchangeOwner {
       const ctx = normalize({ req, res, record, runtime, listener, id, peer, tunnel: tunnelSocket, upgrade, facts });
       if (ctx instanceof Refusal) {
         res.shouldKeepAlive = false;
-        return this.refuse(req, res, record, ctx, req.url?.startsWith('/') ? req.url : undefined);
+        return this.refuse(req, res, record, ctx);
       }
       if (ctx.path.startsWith('/_airgate/')) {
-        if (ctx.tunnel) return this.refuse(req, res, record, new Refusal('AIRGATE_ERR_BAD_REQUEST', { detail: 'The gateway endpoints take no upgrades.' }));
+        if (ctx.tunnel) return this.refuse(req, res, record, new Refusal('AIRGATE_ERR_BAD_REQUEST', { detail: 'The gateway endpoints take no upgrades.' }), ctx);
         const done = this.endpoints.handle(ctx, gw.draining);
         if (done) done.catch((err: unknown) => this.internal(req, res, record, err));
         return;
       }
       const routed = runtime.filters.route(ctx);
-      if (routed instanceof Refusal) return this.refuse(req, res, record, routed, ctx.path);
+      if (routed instanceof Refusal) return this.refuse(req, res, record, routed, ctx);
       if (routed.route.auth === 'sso' && !ctx.tunnel && this.endpoints.isAirflowLogout(ctx.path)) {
         this.endpoints.logout(ctx).catch((err: unknown) => this.internal(req, res, record, err));
         return;
@@ -124,7 +124,7 @@ export class RequestPipeline implements ExchangeOwner {
       return;
     }
     if (v === ANSWERED) return;
-    if (v instanceof Refusal) return this.refuse(ctx.req, ctx.res, ctx.record, v, ctx.path);
+    if (v instanceof Refusal) return this.refuse(ctx.req, ctx.res, ctx.record, v, ctx);
     const checks = v.runtime.filters.checks;
     let cur: Authenticated = v;
     for (let i = next; i < checks.length; i++) {
@@ -142,7 +142,7 @@ export class RequestPipeline implements ExchangeOwner {
       const refused = tunnel(ctx, ctx.tunnel, (status) => this.tunnelEnded(ctx.record, status));
       if (refused) {
         ctx.record.handedOver = false;
-        this.refuse(ctx.req, ctx.res, ctx.record, refused, ctx.path);
+        this.refuse(ctx.req, ctx.res, ctx.record, refused, ctx);
       }
       return;
     }
@@ -161,15 +161,16 @@ export class RequestPipeline implements ExchangeOwner {
       },
       (err: unknown) => {
         ctx.res.shouldKeepAlive = false;
-        this.refuse(ctx.req, ctx.res, ctx.record, bodyRefusal(err), ctx.path);
+        this.refuse(ctx.req, ctx.res, ctx.record, bodyRefusal(err), ctx);
       },
     );
   }
 
   /** Answer a refusal: the gateway's error page or JSON, with the request id. */
-  private refuse(req: IncomingMessage, res: ServerResponse, record: RequestRecord, r: Refusal, path?: string): void {
+  /** `ctx`: the request's context when normalize produced one (its path decides HTML or JSON, its scheme HSTS). */
+  private refuse(req: IncomingMessage, res: ServerResponse, record: RequestRecord, r: Refusal, ctx?: RequestContext): void {
     record.termination = terminationOf(r.code);
-    sendError(req, res, r.code, record.id, { ...r.extras, hsts: this.listener().hsts, path });
+    sendError(req, res, r.code, record.id, { ...r.extras, hsts: ctx ? ctx.hsts : this.listener().hsts, path: ctx?.path });
   }
 
   /** The per-request error boundary. */

@@ -229,7 +229,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (this.finished) return;
     this.ctx.record.termination = terminationOf(code);
     this.finish();
-    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.ctx.listener.hsts, retryAfterSeconds, path: this.ctx.path });
+    if (!this.clientGone) sendError(this.req, this.res, code, this.requestId, { hsts: this.ctx.hsts, retryAfterSeconds, path: this.ctx.path });
   }
 
   /** The client went away or the route timeout fired: stop the upstream request. */

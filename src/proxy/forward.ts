@@ -8,6 +8,7 @@ import { matchAudit, refineAudit } from '../observability/audit.js';
 import { cookieValue } from '../upstream/sticky.js';
 import type { Authenticated } from '../pipeline/context.js';
 import { watchBody } from './request-body.js';
+import { sendsAirflow3Token } from '../pipeline/authenticate.js';
 
 /** The facts the upstream header list is built from, for one request. */
 export function forwardFacts(ctx: Authenticated, upgrading: boolean): ForwardFacts {
@@ -15,12 +16,13 @@ export function forwardFacts(ctx: Authenticated, upgrading: boolean): ForwardFac
     requestId: ctx.id,
     peer: ctx.peer,
     trustXff: ctx.trustXff,
-    proto: ctx.listener.proto,
+    proto: ctx.proto,
     port: ctx.listener.port,
     upstreamHost: ctx.absoluteHost,
     upgrading,
     dropUnderscore: ctx.listener.dropUnderscoreHeaders,
-    dropAuthorization: ctx.identity?.method === 'bearer' && !ctx.route.forwardAuthorization,
+    // Airflow 3 gets airgate's token in place of the client's; elsewhere a verified bearer token is kept only when the route says so.
+    dropAuthorization: ctx.identity !== undefined && (sendsAirflow3Token(ctx.route) || (ctx.identity.method === 'bearer' && !ctx.route.forwardAuthorization)),
     identity: ctx.upstreamIdentity,
   };
 }

@@ -23,10 +23,10 @@ export interface Decorations {
 export function decorate(headers: string[], ctx: Authenticated, backend: Backend, server: UpstreamServer, d: Decorations, observer: Observer): void {
   const sticky = backend.sticky;
   if (sticky && (d.stickyName !== server.name || d.stickyRefresh)) {
-    headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), ctx.listener.proto === 'https'));
+    headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), ctx.proto === 'https'));
     if (d.stickyName !== undefined && d.stickyName !== server.name) observer.metrics.redispatched(backend.name);
   }
-  if (ctx.listener.hsts) headers.push('strict-transport-security', ctx.listener.hsts);
+  if (ctx.hsts) headers.push('strict-transport-security', ctx.hsts);
   if (ctx.setCookie) headers.push('set-cookie', ctx.setCookie);
 }
 

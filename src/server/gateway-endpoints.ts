@@ -4,7 +4,7 @@ import { GatewayError } from '../core/errors.js';
 import { sendError } from '../proxy/error-response.js';
 import type { Endpoints } from '../pipeline/pipeline.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { Authenticator } from '../auth/authenticator.js';
+import { sameOriginPath, type Authenticator } from '../auth/authenticator.js';
 
 /** Bodies the gateway's own endpoints read (back-channel logout tokens are a few KB). */
 const ENDPOINT_BODY_BYTES = 65_536;
@@ -22,7 +22,7 @@ function json(ctx: RequestContext, status: number, body: unknown, headers: Recor
 }
 
 function origin(ctx: RequestContext): string {
-  return `${ctx.listener.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`;
+  return `${ctx.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`;
 }
 
 /**
@@ -42,13 +42,13 @@ const CONFIRM_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"
 <body><h1>Sign out?</h1><form method="post" action="/_airgate/logout"><button type="submit">Sign out</button></form></body></html>\n`;
 
 /**
- * `/_airgate/health`, `/jwks.json`, `/callback`, `/logout`, `/userinfo`, `/backchannel-logout`.
+ * `/_airgate/health`, `/jwks.json`, `/login`, `/callback`, `/logout`, `/userinfo`, `/backchannel-logout`.
  * Everything they read from a client is bounded; logout is refused to other sites (a cross-site
  * GET gets a confirmation page, a cross-site POST 403).
  */
 export class GatewayEndpoints implements Endpoints {
   handle(ctx: RequestContext, draining: boolean): void | Promise<void> {
-    const hsts = ctx.listener.hsts;
+    const hsts = ctx.hsts;
     if (ctx.path === '/_airgate/health') {
       return json(ctx, draining ? 503 : 200, { status: draining ? 'stopping' : 'ok' }, hsts ? { 'strict-transport-security': hsts } : {});
     }
@@ -56,9 +56,12 @@ export class GatewayEndpoints implements Endpoints {
     if (auth) {
       switch (ctx.path) {
         case '/_airgate/jwks.json':
-          return json(ctx, 200, auth.signer.jwks(), { 'cache-control': 'public, max-age=300' });
+          return json(ctx, 200, auth.jwks(), { 'cache-control': 'public, max-age=300' });
         case '/_airgate/callback':
           if (auth.oidc) return this.callback(ctx, auth);
+          break;
+        case '/_airgate/login':
+          if (auth.oidc && (ctx.method === 'GET' || ctx.method === 'HEAD')) return this.login(ctx, auth);
           break;
         case '/_airgate/logout':
           return this.logout(ctx, auth);
@@ -73,15 +76,15 @@ export class GatewayEndpoints implements Endpoints {
   }
 
   private async callback(ctx: RequestContext, auth: Authenticator): Promise<void> {
-    const done = await this.idp(ctx, () => auth.callback(ctx.req, origin(ctx), ctx.target, ctx.listener.proto === 'https'));
+    const done = await this.idp(ctx, () => auth.callback(ctx.req, origin(ctx), ctx.target, ctx.proto === 'https'));
     if (!done) return;
     if ('error' in done) {
       ctx.record.termination = 'login-failed';
       ctx.runtime.loginGuard.failure([`ip:${ctx.client}`], Date.now());
       ctx.runtime.logger.warn({ requestId: ctx.id, client: ctx.client, reason: done.error }, 'login failed');
-      return sendError(ctx.req, ctx.res, 'AIRGATE_ERR_LOGIN_FAILED', ctx.id, { detail: done.error, hsts: ctx.listener.hsts, path: ctx.path });
+      return sendError(ctx.req, ctx.res, 'AIRGATE_ERR_LOGIN_FAILED', ctx.id, { detail: done.error, hsts: ctx.hsts, path: ctx.path });
     }
-    redirect(ctx.res, ctx.id, done.location, done.cookies);
+    redirect(ctx.res, ctx.id, done.location, done.cookies, ctx.hsts);
   }
 
   isAirflowLogout(path: string): boolean {
@@ -99,7 +102,24 @@ export class GatewayEndpoints implements Endpoints {
       return sendError(ctx.req, ctx.res, 'AIRGATE_ERR_FORBIDDEN', ctx.id, { detail: 'Logout is accepted only from this site.', path: ctx.path });
     }
     const out = await this.idp(ctx, async () => auth.logout((await auth.authenticate(ctx.req, true, false)).identity, origin(ctx)));
-    if (out) redirect(ctx.res, ctx.id, out.location, [out.cookie, ...AIRFLOW_COOKIES]);
+    if (out) redirect(ctx.res, ctx.id, out.location, [out.cookie, ...AIRFLOW_COOKIES], ctx.hsts);
+  }
+
+  /**
+   * `/_airgate/login?next=`: Airflow 3's login (its auth manager's `get_url_login`, and
+   * `/api/v2/auth/login`) lands here. A signed-in user goes straight to `next`; anyone else to
+   * the IdP, coming back to `next`. `next` may be a path or an absolute URL of this origin; any
+   * other value becomes `/`.
+   */
+  private async login(ctx: RequestContext, auth: Authenticator): Promise<void> {
+    const here = origin(ctx);
+    const next = returnPath(new URLSearchParams(ctx.query.slice(1)).get('next'), here);
+    const secure = ctx.proto === 'https';
+    const who = await this.idp(ctx, () => auth.authenticate(ctx.req, true, secure));
+    if (!who) return;
+    if (who.identity) return redirect(ctx.res, ctx.id, next, who.setCookie ? [who.setCookie] : [], ctx.hsts);
+    const started = await this.idp(ctx, () => auth.loginRedirect(here, next, secure));
+    if (started) redirect(ctx.res, ctx.id, started.location, [started.setCookie], ctx.hsts);
   }
 
   private async userinfo(ctx: RequestContext, auth: Authenticator): Promise<void> {
@@ -140,7 +160,21 @@ export class GatewayEndpoints implements Endpoints {
   }
 }
 
-function redirect(res: ServerResponse, id: string, location: string, cookies: string[]): void {
-  res.writeHead(302, { location, 'set-cookie': cookies, 'cache-control': 'no-store', 'x-request-id': id });
+/** `next` as a path of this origin: a same-origin absolute URL loses its origin; anything else is `/`. */
+function returnPath(next: string | null, here: string): string {
+  if (!next) return '/';
+  if (/^https?:\/\//i.test(next)) {
+    try {
+      const u = new URL(next);
+      return u.origin === new URL(here).origin ? sameOriginPath(`${u.pathname}${u.search}`) : '/';
+    } catch {
+      return '/';
+    }
+  }
+  return sameOriginPath(next);
+}
+
+function redirect(res: ServerResponse, id: string, location: string, cookies: string[], hsts?: string): void {
+  res.writeHead(302, { location, 'set-cookie': cookies, 'cache-control': 'no-store', 'x-request-id': id, ...(hsts ? { 'strict-transport-security': hsts } : {}) });
   res.end();
 }

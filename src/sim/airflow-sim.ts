@@ -1,11 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { healthBody } from './health.js';
 import { readJson, sendHtml, sendJson } from './http-util.js';
-import { checkToken, mintToken } from './jwt-hs512.js';
-import { restApi } from './rest-api.js';
-import { parseCookies } from './signed-cookie.js';
+import { Airflow3Api, type Airflow3Options } from './airflow3/api-server.js';
 import { echo, LineStreamer, trailers } from './sim-endpoints.js';
 import { AirflowState } from './state.js';
 import { Airflow2Webserver, type Airflow2Options } from './airflow2/webserver.js';
@@ -26,6 +23,8 @@ export interface SimOptions {
   state?: AirflowState;
   host?: string;
   port?: number;
+  /** Airflow 3 token settings (trusted JWKS, own key, audience, issuer, login URL): see src/sim/airflow3/api-server.ts. */
+  airflow3?: Partial<Omit<Airflow3Options, 'jwtSecret'>>;
   /** Serve HTTPS with this PEM certificate and key (optionally requiring a client certificate signed by `ca`). */
   tls?: { cert: string; key: string; ca?: string; requestCert?: boolean };
 }
@@ -57,6 +56,8 @@ export class SimulatedAirflow {
   private readonly sockets = new Set<Socket>();
   private readonly opts: SimOptions;
   private readonly webserver2: Airflow2Webserver | undefined;
+  /** The Airflow 3 api-server's behaviour (airflow: 3). */
+  readonly v3: Airflow3Api;
 
   constructor(opts: SimOptions) {
     this.opts = opts;
@@ -67,6 +68,7 @@ export class SimulatedAirflow {
     this.remoteUserHeader = opts.remoteUserHeader?.toLowerCase();
     this.state = opts.state ?? new AirflowState();
     this.webserver2 = this.airflow === 2 ? new Airflow2Webserver(this, opts.airflow2 ?? {}, opts.remoteUserHeader) : undefined;
+    this.v3 = new Airflow3Api(this, { jwtSecret: this.jwtSecret, ...opts.airflow3 });
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch((err: Error) => this.fail(res, err));
     this.server = opts.tls
       ? (createHttpsServer({ keepAliveTimeout: 120_000, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.requestCert ?? false, rejectUnauthorized: opts.tls.requestCert ?? false }, handler) as unknown as Server)
@@ -181,35 +183,6 @@ export class SimulatedAirflow {
   }
 
   private async airflow3(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const path = url.pathname;
-    if (path === '/api/v2/monitor/health') return sendJson(res, 200, healthBody(this.faults, new Date()));
-    if (path === '/api/v2/version') return sendJson(res, 200, { version: '3.1.0', git_version: null });
-    if (path === '/health') return sendJson(res, 404, { error: 'Moved in Airflow 3. Please change config to check `/api/v2/monitor/health`' });
-    if (path.startsWith('/api/v1/')) return sendJson(res, 404, { error: '/api/v1 has been removed in Airflow 3, please use its upgraded version /api/v2 instead.' });
-    if (path === '/auth/token' && req.method === 'POST') {
-      const body = ((await readJson(req)) ?? {}) as { username?: string; password?: string };
-      const user = body.username ? this.state.users.get(body.username) : undefined;
-      if (!user || user.password !== body.password) return sendJson(res, 401, { detail: 'Invalid credentials' });
-      return sendJson(res, 201, { access_token: mintToken(body.username!, this.jwtSecret) });
-    }
-    if (path.startsWith('/execution/')) {
-      if (!req.headers.authorization?.startsWith('Bearer ')) return sendJson(res, 403, { detail: 'Not authenticated' });
-      for await (const _ of req); // drain
-      if (path.endsWith('/heartbeat') && req.method === 'PUT') {
-        res.writeHead(204, { 'refreshed-api-token': mintToken('worker', this.jwtSecret, 600, 'urn:airflow.apache.org:task') }).end();
-        return;
-      }
-      return sendJson(res, 200, { ok: true }, { 'airflow-api-version': '2025-04-28' });
-    }
-    if (path.startsWith('/api/v2/')) {
-      const auth = req.headers.authorization;
-      const token = auth?.startsWith('Bearer ') ? auth.slice(7) : parseCookies(req.headers.cookie).get('_token');
-      if (!token) return sendJson(res, 401, { detail: 'Not authenticated' });
-      const check = checkToken(token, this.jwtSecret);
-      if (!check.ok) return check.expired ? sendJson(res, 401, { detail: 'Token Expired' }) : sendJson(res, 403, { detail: 'Invalid JWT token' });
-      return restApi(req, res, path, 2, this.state, check.sub, this.streamer);
-    }
-    if (path.startsWith('/api/')) return sendJson(res, 404, { error: 'API route not found' });
-    return sendHtml(res, 200, `<!doctype html><html><head><title>Airflow</title></head><body><div id="root" data-node="${this.name}"></div></body></html>\n`);
+    return this.v3.handle(req, res, url);
   }
 }
