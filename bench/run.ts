@@ -192,7 +192,7 @@ async function main(): Promise<number> {
     process.once(signal, () => {
       interruptedBy = signal;
       process.stderr.write(`\nbench: ${signal}, stopping every child process\n`);
-      cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 1));
+      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 1));
     });
   }
 

@@ -248,7 +248,7 @@ test('12 wrong passwords through Airflow’s own form end in a lockout (429 AIRG
       results.push(r.statusCode === 302 ? `302 ${String(r.headers.location)}` : `${r.statusCode} ${String(r.headers['x-airgate-error'])}`);
       await r.body.dump();
     }
-    assert.deepEqual(results, [...Array(5).fill('302 /login/?next=%2Fhome'), ...Array(7).fill('429 AIRGATE_ERR_LOGIN_LOCKED')]);
+    assert.deepEqual(results, [...Array<string>(5).fill('302 /login/?next=%2Fhome'), ...Array<string>(7).fill('429 AIRGATE_ERR_LOGIN_LOCKED')]);
     assert.equal(dbSim.requests - before, 5, 'the locked-out attempts never reached Airflow');
   } finally {
     await agent.close();

@@ -1,36 +1,12 @@
-import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, startSims } from './helpers/gateway.js';
+import { envWithoutToken, runCli as run } from './helpers/cli.js';
+import { freePort } from './helpers/port.js';
 import type { Gateway } from '../src/server/gateway.js';
 
-// The compiled test is dist/test/backend-cli.test.js; the CLI is dist/src/cli/main.js.
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const TOKEN = 'cli-admin-token-0123456789';
-
-/** The environment of this process without an admin token, so only --token counts. */
-function envWithoutToken(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  delete env.AIRGATE_ADMIN_TOKEN;
-  return env;
-}
-
-/** Run the CLI to completion; kill it if the test ends first. */
-function run(t: TestContext, args: string[], env: NodeJS.ProcessEnv = envWithoutToken()): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  // 'close' comes after 'exit' once both pipes are drained.
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 async function gatewayWithAdmin(t: TestContext): Promise<{ gateway: Gateway; admin: string }> {
   const sims = await startSims(3);
@@ -144,10 +120,7 @@ test('no token (no --token, no AIRGATE_ADMIN_TOKEN) exits 1 saying how to give o
 
 test('an unreachable admin URL exits 1 saying it cannot reach it', async (t) => {
   // A port that was free a moment ago and has nothing listening now.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const r = await run(t, ['backend', 'drain', 'airflow/web-2', '--admin', url, '--token', TOKEN]);
   assert.equal(r.code, 1);

@@ -1,9 +1,9 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText } from '../src/config/load.js';
 import { Backend, FULL } from '../src/upstream/backend.js';
 import type { UpstreamServer } from '../src/upstream/server.js';
 import { ManualClock, seededRandom } from '../src/core/clock.js';
+import { backendFromYaml, pickName, tally } from './helpers/backend.js';
 
 /**
  * Balancer behaviour as the proxy sees it: every pick goes through `Backend.select`, on a backend
@@ -28,23 +28,8 @@ interface Built {
  * `{ name: a, weight: 2 }`) and extra backend keys (YAML lines at backend level).
  */
 function build(servers: string[], extra: string[] = [], seed = 42, clock = new ManualClock()): Built {
-  const serverLines = servers.map((s, i) => `      - ${s.replace(/^\{/, `{ url: "http://127.0.0.1:${i + 1}",`)}`);
-  const yaml = [
-    'listeners:',
-    '  - name: public',
-    '    address: 127.0.0.1:0',
-    'backends:',
-    '  airflow:',
-    ...extra.map((l) => `    ${l}`),
-    '    servers:',
-    ...serverLines,
-    'routes:',
-    '  - path: /',
-    '    backend: airflow',
-    '',
-  ].join('\n');
-  const config = loadConfigText(yaml, 'test.yaml');
-  const backend = new Backend('airflow', config.backends.airflow!, { clock, random: seededRandom(seed) });
+  const serverLines = servers.map((s, i) => `  - ${s.replace(/^\{/, `{ url: "http://127.0.0.1:${i + 1}",`)}`);
+  const backend = backendFromYaml([...extra, 'servers:', ...serverLines], { clock, random: seededRandom(seed) });
   open.push(backend);
   return {
     backend,
@@ -57,27 +42,10 @@ function build(servers: string[], extra: string[] = [], seed = 42, clock = new M
   };
 }
 
-/** Name of what select returned: a server name, 'full' or 'none'. */
-function pickName(b: Backend, hashKey?: string, exclude?: readonly UpstreamServer[], sticky?: string): string {
-  const r = b.select(sticky, hashKey, exclude);
-  if (r === undefined) return 'none';
-  if (r === FULL) return 'full';
-  return r.name;
-}
-
 function selectServer(b: Backend, hashKey?: string): UpstreamServer {
   const r = b.select(undefined, hashKey, undefined);
-  assert.ok(r !== undefined && r !== FULL, `expected a server, got ${String(r)}`);
+  assert.ok(r !== undefined && r !== FULL, `expected a server, got ${r === undefined ? 'nothing' : r === FULL ? FULL : r.id}`);
   return r;
-}
-
-function tally(b: Backend, n: number, hashKey?: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const name = pickName(b, hashKey);
-    out[name] = (out[name] ?? 0) + 1;
-  }
-  return out;
 }
 
 const pct = (part: number | undefined, whole: number): number => (100 * (part ?? 0)) / whole;

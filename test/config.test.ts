@@ -94,7 +94,7 @@ const MISTAKES: [string, string, string[]][] = [
   ['upstream keep-alive not below 120 s', ISSUE_EXAMPLE.replace('  airflow:\n', '  airflow:\n    pool: { keep_alive: 2m }\n'), ['airgate.yaml:6:25: backends.airflow.pool.keep_alive: expected a duration above 0 and below 120s (Airflow closes idle connections at 120s)']],
   ['duplicate server names', ISSUE_EXAMPLE.replace('name: web-2', 'name: web-1'), ['airgate.yaml:8:17: backends.airflow.servers[1].name: server name "web-1" appears twice in backend "airflow"']],
   ['duplicate listener names', ISSUE_EXAMPLE.replace('backends:', '  - name: public\n    address: 127.0.0.1:8081\nbackends:'), ['airgate.yaml:4:11: listeners[1].name: listener name "public" is already used by listeners[0]']],
-  ['servers is not a list', ISSUE_EXAMPLE.replace(/    servers:\n.*\n.*\n/, '    servers: web-1\n'), ['airgate.yaml:6:14: backends.airflow.servers: expected array, found string "web-1"']],
+  ['servers is not a list', ISSUE_EXAMPLE.replace(/ {4}servers:\n.*\n.*\n/, '    servers: web-1\n'), ['airgate.yaml:6:14: backends.airflow.servers: expected array, found string "web-1"']],
   ['no listeners', ISSUE_EXAMPLE.replace(/listeners:\n.*\n.*\n/, 'listeners: []\n'), ['airgate.yaml:1:12: listeners: expected at least one listener']],
   ['negative weight', ISSUE_EXAMPLE.replace('url: http://127.0.0.1:8082 }', 'url: http://127.0.0.1:8082, weight: -1 }'), ['airgate.yaml:8:60: backends.airflow.servers[1].weight: expected a number of at least 0, found number -1']],
   ['log level not in the list', ISSUE_EXAMPLE + 'logging: { level: verbose }\n', ['airgate.yaml:12:19: logging.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", found string "verbose"']],

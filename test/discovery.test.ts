@@ -111,7 +111,7 @@ test('discovery: a withdrawn server finishes its in-flight long request before i
     const sticky = ([] as string[]).concat(long.headers['set-cookie'] ?? []).find((c) => c.startsWith('airgate_node='))!.split(';')[0]!;
     const chunks: string[] = [];
     const body = (async () => {
-      for await (const c of long.body) chunks.push(c.toString());
+      for await (const c of long.body) chunks.push((c as Buffer).toString());
     })();
     await waitFor(() => chunks.join('') === 'line 1\n', 'the first line');
 

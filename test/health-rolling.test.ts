@@ -138,7 +138,7 @@ test('every server down: a clear 503 (HTML for browsers, JSON for APIs) with Ret
 test('rolling upgrade under mixed load: drain → stop → restart → ready on each of three nodes, zero failed requests', async () => {
   const state = new AirflowState(Array.from({ length: 50 }, (_, i) => `dag_${i}`));
   const names = ['web-1', 'web-2', 'web-3'];
-  let sims = await Promise.all(names.map((name) => new SimulatedAirflow({ name, state, secretKey: 'shared' }).start()));
+  const sims = await Promise.all(names.map((name) => new SimulatedAirflow({ name, state, secretKey: 'shared' }).start()));
   const ports = sims.map((s) => s.port);
   const gw = await startGateway(
     yaml(sims, '{ interval: 100ms, timeout: 300ms, rise: 2, fall: 2, jitter: 10% }', '    drain_grace: 1s\n    sticky: { keys: ["rolling-upgrade-sticky-key"] }\n    retries: { attempts: 2, on: [connect-failure, reset-before-response] }'),

@@ -10,6 +10,7 @@ import { connect as h2connect } from 'node:http2';
 import { once } from 'node:events';
 import WebSocket from 'ws';
 import { TestPki } from './helpers/certs.js';
+import { MemorySessionStore } from '../src/auth/session-store.js';
 import { startSims } from './helpers/gateway.js';
 
 // Each test here is the regression test of one finding of the hostile-input review (issue 12);
@@ -52,6 +53,7 @@ policy:
 rate_limits:
   - { name: limited-host, match: { hosts: [limited.example] }, rate: 1/h, burst: 1 }
 login_protection: { max_failures: 3, lockout: 1h }
+admin: { address: 127.0.0.1:0, token: "hostile-input-admin-token-0123456789" }
 `);
   port = gw.gateway.port();
 });
@@ -343,4 +345,26 @@ test('the per-request error boundary: an exception inside a filter is that reque
   assert.equal(next.statusCode, 200);
   await next.body.text();
   await alive();
+});
+
+test('#15 admin API bodies are capped: a large body answers 413 and changes nothing', async () => {
+  const admin = `http://127.0.0.1:${gw.gateway.admin!.port}`;
+  const r = await request(`${admin}/backends/airflow/servers/up`, { method: 'POST', headers: { authorization: 'Bearer hostile-input-admin-token-0123456789', 'content-type': 'application/json' }, body: `{"state":"drain","pad":"${'x'.repeat(200_000)}"}` }).catch((err: Error) => err);
+  if (r instanceof Error) assert.match(r.message, /EPIPE|ECONNRESET|other side closed|SocketError/i);
+  else {
+    assert.equal(r.statusCode, 413);
+    await r.body.text();
+  }
+  assert.equal(gw.gateway.runtime.backends.get('airflow')!.server('up')!.admin, 'ready', 'the server was not drained');
+});
+
+test('#13 the memory session store is bounded: a flood of sessions and logouts keeps at most its limit', async () => {
+  const store = new MemorySessionStore(100);
+  for (let i = 0; i < 1000; i++) await store.set(`s${i}`, { sub: `u${i}`, idpSid: undefined, idToken: undefined, refreshToken: undefined, accessExpiresAt: undefined }, 60_000);
+  for (let i = 0; i < 1000; i++) await store.revoke({ sid: `r${i}` }, 60_000);
+  const { sessions, revoked } = store.size;
+  assert.ok(sessions <= 100, `${sessions} sessions kept`);
+  assert.ok(revoked <= 100, `${revoked} revocations kept`);
+  assert.ok(await store.get('s999'), 'the newest session is kept');
+  assert.ok(store.isRevoked('r999'), 'the newest logout is kept');
 });

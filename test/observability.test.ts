@@ -80,7 +80,7 @@ test('access log: timers and termination states for a normal request, a retry, a
     assert.equal(line.retries, 0);
     assert.equal(line.read_ms, 0);
     assert.equal(line.queue_ms, -1, 'never queued');
-    for (const t of ['connect_ms', 'headers_ms', 'total_ms'] as const) assert.ok(typeof line[t] === 'number' && (line[t] as number) >= 0, `${t} measured`);
+    for (const t of ['connect_ms', 'headers_ms', 'total_ms'] as const) assert.ok(typeof line[t] === 'number' && line[t] >= 0, `${t} measured`);
     assert.ok((line.headers_ms as number) <= (line.total_ms as number));
     assert.equal(line.authorization, undefined, 'headers are never logged');
 
@@ -196,7 +196,7 @@ test('Prometheus metrics parse as the text format and the counters add up to the
   const gw = await start(yaml(sims));
   const agent = new Agent();
   try {
-    for (let i = 0; i < 30; i++) (await request(`${gw.url}/health`, { dispatcher: agent })).body.dump();
+    for (let i = 0; i < 30; i++) await (await request(`${gw.url}/health`, { dispatcher: agent })).body.dump();
     for (let i = 0; i < 7; i++) await (await request(`${gw.url}/api/v1/dags`, { dispatcher: agent })).body.dump(); // 401 from Airflow
     await (await request(`${gw.url}/nope`, { dispatcher: agent, headers: { host: 'x.invalid' } })).body.dump(); // the UI redirects to its login page
     await waitFor(() => gw.access.lines.length >= 38, 'all requests finished');

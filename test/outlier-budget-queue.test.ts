@@ -1,11 +1,11 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText } from '../src/config/load.js';
 import { Backend, FULL } from '../src/upstream/backend.js';
 import type { UpstreamServer } from '../src/upstream/server.js';
 import { RetryBudget } from '../src/upstream/retry-budget.js';
 import { WaitQueue, type Waiter } from '../src/upstream/wait-queue.js';
 import { ManualClock, seededRandom } from '../src/core/clock.js';
+import { backendFromYaml, tally } from './helpers/backend.js';
 
 const open: Backend[] = [];
 const queues: WaitQueue[] = [];
@@ -29,24 +29,9 @@ interface Built {
 }
 
 function build(serverCount: number, extra: string[] = [], start = 1_000_000): Built {
-  const yaml = [
-    'listeners:',
-    '  - name: public',
-    '    address: 127.0.0.1:0',
-    'backends:',
-    '  airflow:',
-    ...extra.map((l) => `    ${l}`),
-    '    servers:',
-    ...Array.from({ length: serverCount }, (_, i) => `      - { name: web-${i + 1}, url: "http://127.0.0.1:${i + 1}" }`),
-    'routes:',
-    '  - path: /',
-    '    backend: airflow',
-    '',
-  ].join('\n');
-  const cfg = loadConfigText(yaml, 'test.yaml');
   const clock = new ManualClock(start);
   const ejections: Built['ejections'] = [];
-  const backend = new Backend('airflow', cfg.backends.airflow!, {
+  const backend = backendFromYaml([...extra, 'servers:', ...Array.from({ length: serverCount }, (_, i) => `  - { name: web-${i + 1}, url: "http://127.0.0.1:${i + 1}" }`)], {
     clock,
     random: seededRandom(17),
     onEject: (server, forMs) => ejections.push({ server: server.name, forMs }),
@@ -59,16 +44,6 @@ const OUTLIER = 'outlier: { consecutive_errors: 3, base_ejection: 30s, max_eject
 
 function fail(b: Built, server: UpstreamServer, times: number): void {
   for (let i = 0; i < times; i++) b.backend.outlier.failure(server, b.clock.now());
-}
-
-function tally(backend: Backend, n: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const r = backend.select(undefined, undefined, undefined);
-    const name = r === undefined ? 'none' : r === FULL ? 'full' : r.name;
-    out[name] = (out[name] ?? 0) + 1;
-  }
-  return out;
 }
 
 describe('outlier detection', () => {
@@ -341,25 +316,17 @@ describe('wait queue', () => {
 
 describe('wait queue through Backend', () => {
   function buildFull(): Built {
-    const yaml = [
-      'listeners:',
-      '  - name: public',
-      '    address: 127.0.0.1:0',
-      'backends:',
-      '  airflow:',
-      '    balance: least-conn',
-      '    queue: { size: 2, timeout: 1m }',
-      '    servers:',
-      '      - { name: web-1, url: "http://127.0.0.1:1", max_connections: 1 }',
-      '      - { name: web-2, url: "http://127.0.0.1:2", max_connections: 1 }',
-      'routes:',
-      '  - path: /',
-      '    backend: airflow',
-      '',
-    ].join('\n');
-    const cfg = loadConfigText(yaml, 'test.yaml');
     const clock = new ManualClock(0);
-    const backend = new Backend('airflow', cfg.backends.airflow!, { clock, random: seededRandom(1) });
+    const backend = backendFromYaml(
+      [
+        'balance: least-conn',
+        'queue: { size: 2, timeout: 1m }',
+        'servers:',
+        '  - { name: web-1, url: "http://127.0.0.1:1", max_connections: 1 }',
+        '  - { name: web-2, url: "http://127.0.0.1:2", max_connections: 1 }',
+      ],
+      { clock, random: seededRandom(1) },
+    );
     open.push(backend);
     return { backend, clock, ejections: [], s: (name) => backend.server(name)! };
   }

@@ -263,6 +263,7 @@ test('airgate check reports rules that can never match', async () => {
   const { execFile } = await import('node:child_process');
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- path.join does not use `this`
   const { join } = await import('node:path');
   const { fileURLToPath } = await import('node:url');
   const dir = mkdtempSync(join(tmpdir(), 'airgate-check-'));
@@ -277,6 +278,7 @@ routes: [{ path: /, backend: a, policy: true }]
 `);
   try {
     const out = await new Promise<string>((resolve, reject) =>
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- ExecFileException is an Error; its Omit<> type hides that
       execFile(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'check', '-c', file], (err, stdout) => (err ? reject(err) : resolve(stdout))),
     );
     assert.match(out, /warning: rule readers can never allow anything: rule lockdown denies every request, and deny wins/);

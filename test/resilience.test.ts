@@ -133,7 +133,7 @@ test('sticky: a login stays on one node; when that node goes down the next reque
 
 test('queue: with every server busy and hung, waiting clients get 503 after the queue timeout; the gateway keeps serving other backends', async () => {
   const sims = await Promise.all(['web-1', 'web-2'].map((name) => new SimulatedAirflow({ name }).start()));
-  const [other] = await startSims(1, { name: 'other' } as never);
+  const [other] = await startSims(1, { name: 'other' });
   const yaml = `listeners:
   - { name: public, address: 127.0.0.1:0 }
 backends:

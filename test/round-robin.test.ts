@@ -15,7 +15,7 @@ class RR {
   private readonly inner: RoundRobinBalancer;
   constructor(private readonly servers: UpstreamServer[]) {
     const size = Math.max(0, ...servers.map((s) => s.index + 1));
-    this.inner = new RoundRobinBalancer(Array.from({ length: size }) as UpstreamServer[], { clock: new ManualClock(), random: seededRandom(1), slowStartMs: 0 });
+    this.inner = new RoundRobinBalancer(Array.from<UpstreamServer>({ length: size }), { clock: new ManualClock(), random: seededRandom(1), slowStartMs: 0 });
   }
   pick(exclude?: ReadonlySet<UpstreamServer>): UpstreamServer | undefined {
     return this.inner.pick(this.servers.filter((s) => s.weight > 0 && !exclude?.has(s)));

@@ -23,7 +23,7 @@ function browser(t: TestContext) {
     jar,
     async go(url: string, opts: Partial<Omit<Dispatcher.RequestOptions, 'origin' | 'path'>> = {}) {
       const headers = { ...(opts.headers as Record<string, string>), ...(jar.header() ? { cookie: jar.header() } : {}) };
-      const res = await request(url, { ...opts, headers, dispatcher: agent } as Parameters<typeof request>[1]);
+      const res = await request(url, { ...opts, headers, dispatcher: agent });
       jar.keep(res.headers['set-cookie']);
       return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
     },

@@ -18,7 +18,7 @@ type ReqOpts = Partial<Omit<Dispatcher.RequestOptions, 'origin' | 'path'>>;
 function http(t: TestContext): (url: string, opts?: ReqOpts) => ReturnType<typeof request> {
   const agent = new Agent({ keepAliveTimeout: 1000 });
   t.after(() => agent.destroy());
-  return (url, opts = {}) => request(url, { ...opts, dispatcher: agent } as Parameters<typeof request>[1]);
+  return (url, opts = {}) => request(url, { ...opts, dispatcher: agent });
 }
 
 /** Poll a condition a bounded number of times (for events that happen on the server side). */

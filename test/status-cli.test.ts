@@ -1,37 +1,14 @@
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startGateway, startSims } from './helpers/gateway.js';
+import { envWithoutToken, runCli as run } from './helpers/cli.js';
+import { freePort } from './helpers/port.js';
 import type { Gateway } from '../src/server/gateway.js';
 import type { SimulatedAirflow } from '../src/sim/airflow-sim.js';
 
-// The compiled test is dist/test/status-cli.test.js; the CLI is dist/src/cli/main.js.
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const TOKEN = 'status-cli-token-0123456789';
 const COLUMNS = ['SERVER', 'STATE', 'WEIGHT', 'INFLIGHT', 'SERVED', '5XX', 'EWMA_MS', 'P99_MS', 'URL'];
-
-/** The environment of this process without an admin token, so only --token counts. */
-function envWithoutToken(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  delete env.AIRGATE_ADMIN_TOKEN;
-  return env;
-}
-
-/** Run the CLI to completion; kill it if the test ends first. */
-function run(t: TestContext, args: string[], env: NodeJS.ProcessEnv = envWithoutToken()): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 interface Setup {
   sims: SimulatedAirflow[];
@@ -184,14 +161,7 @@ test('status with a wrong token exits 1 with the admin API answer on stderr', as
 
 test('status against an unreachable admin URL exits 1 with "cannot reach"', async (t) => {
   // A port that was free a moment ago and has nobody listening now.
-  const port = await new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(a && typeof a === 'object' ? a.port : 0));
-    });
-  });
+  const port = await freePort();
   assert.ok(port > 0);
   const admin = `http://127.0.0.1:${port}`;
   const res = await run(t, ['status', '--admin', admin, '--token', TOKEN]);

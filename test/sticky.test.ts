@@ -4,6 +4,7 @@ import { loadConfigText } from '../src/config/load.js';
 import { Backend, FULL } from '../src/upstream/backend.js';
 import { StickyCookies } from '../src/upstream/sticky.js';
 import { ManualClock, seededRandom } from '../src/core/clock.js';
+import { backendFromYaml, pickName } from './helpers/backend.js';
 
 const OLD_KEY = 'old-key-0123456789abcdef';
 const NEW_KEY = 'new-key-fedcba9876543210';
@@ -161,26 +162,18 @@ describe('sticky selection through Backend.select', () => {
   });
 
   function build(balance: string): { backend: Backend; clock: ManualClock } {
-    const yaml = [
-      'listeners:',
-      '  - name: public',
-      '    address: 127.0.0.1:0',
-      'backends:',
-      '  airflow:',
-      `    balance: ${balance}`,
-      `    sticky: { keys: ["${NEW_KEY}", "${OLD_KEY}"], ttl: 12h }`,
-      '    servers:',
-      '      - { name: web-1, url: "http://127.0.0.1:1", max_connections: 2 }',
-      '      - { name: web-2, url: "http://127.0.0.1:2", max_connections: 2 }',
-      '      - { name: web-3, url: "http://127.0.0.1:3", max_connections: 2 }',
-      'routes:',
-      '  - path: /',
-      '    backend: airflow',
-      '',
-    ].join('\n');
-    const cfg = loadConfigText(yaml, 'test.yaml');
     const clock = new ManualClock(5_000);
-    const backend = new Backend('airflow', cfg.backends.airflow!, { clock, random: seededRandom(3) });
+    const backend = backendFromYaml(
+      [
+        `balance: ${balance}`,
+        `sticky: { keys: ["${NEW_KEY}", "${OLD_KEY}"], ttl: 12h }`,
+        'servers:',
+        '  - { name: web-1, url: "http://127.0.0.1:1", max_connections: 2 }',
+        '  - { name: web-2, url: "http://127.0.0.1:2", max_connections: 2 }',
+        '  - { name: web-3, url: "http://127.0.0.1:3", max_connections: 2 }',
+      ],
+      { clock, random: seededRandom(3) },
+    );
     open.push(backend);
     return { backend, clock };
   }
@@ -188,8 +181,7 @@ describe('sticky selection through Backend.select', () => {
   /** The server a request carrying `cookie` goes to, as the proxy resolves it. */
   function route(backend: Backend, cookie: string): string {
     const stickyName = backend.sticky!.read(cookie, NOW)?.server;
-    const r = backend.select(stickyName, undefined, undefined);
-    return r === undefined ? 'none' : r === FULL ? 'full' : r.name;
+    return pickName(backend, undefined, undefined, stickyName);
   }
 
   for (const balance of ['round-robin', 'least-conn', 'random-two', 'peak-ewma']) {

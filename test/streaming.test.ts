@@ -34,7 +34,7 @@ for (const type of ['text/plain', 'application/x-ndjson']) {
     assert.equal(res.headers['content-type'], type);
     const seen: string[] = [];
     for await (const chunk of res.body) {
-      seen.push(chunk.toString());
+      seen.push((chunk as Buffer).toString());
       if (seen.length < 4) sims[0]!.streamer.next();
     }
     const expected = [1, 2, 3, 4].map((i) => (type === 'text/plain' ? `line ${i}\n` : `${JSON.stringify({ content: `line ${i}` })}\n`));

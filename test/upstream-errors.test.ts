@@ -207,7 +207,7 @@ test('a server whose accept queue is full → 504 AIRGATE_ERR_UPSTREAM_CONNECT_T
   const py = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const filler = new Socket();
   try {
-    const port = await new Promise<number>((resolve) => py.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const port = await new Promise<number>((resolve) => py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
     filler.connect(port, '127.0.0.1');
     await once(filler, 'connect');
     const yaml = `listeners:

@@ -189,7 +189,7 @@ export class Authenticator {
 
   private async sessionCookie(claims: SessionClaims, expS: number, secure: boolean): Promise<string> {
     const { exp: _exp, iat: _iat, ...rest } = claims as SessionClaims & { iat?: number };
-    const value = await this.sealed!.seal(rest as unknown as Record<string, unknown>, expS);
+    const value = await this.sealed!.seal(rest, expS);
     return `${this.sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, expS - Math.floor(Date.now() / 1000))}${secure ? '; Secure' : ''}`;
   }
 

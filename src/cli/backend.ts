@@ -32,7 +32,7 @@ export async function backendCommand(action: string, id: string, value: string |
     fail(`unknown action "${action}" (expected ready, drain, maint or weight)`);
   }
   const url = `${opts.admin.replace(/\/$/, '')}/backends/${encodeURIComponent(id.slice(0, slash))}/servers/${encodeURIComponent(id.slice(slash + 1))}`;
-  let res;
+  let res: Awaited<ReturnType<typeof request>> | undefined;
   try {
     res = await request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-airgate-operator': opts.as ?? operator() }, body: JSON.stringify(body!) });
   } catch (err) {

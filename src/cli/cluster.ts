@@ -50,7 +50,7 @@ function snapshot(rt: Runtime, discovery?: DiscoveryManager): HealthSnapshot {
 
 /** Workers do not run health checks: the primary checks once per machine and tells them. */
 export function withoutHealthChecks(cfg: AirgateConfig): AirgateConfig {
-  return { ...cfg, backends: Object.fromEntries(Object.entries(cfg.backends).map(([n, b]) => [n, { ...b, health: { ...b.health, enabled: false } }])) } as AirgateConfig;
+  return { ...cfg, backends: Object.fromEntries(Object.entries(cfg.backends).map(([n, b]) => [n, { ...b, health: { ...b.health, enabled: false } }])) };
 }
 
 export function workerCount(cfg: AirgateConfig): number {

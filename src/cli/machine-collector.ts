@@ -82,7 +82,7 @@ export class MachineCollector {
       this.retiring.push(counts);
       // One fold at a time, each on the result of the previous (two workers may die together).
       this.folding = this.folding.then(async () => {
-        this.retiredMetrics = (await AggregatorRegistry.aggregate([this.retiredMetrics, counts]).getMetricsAsJSON()) as MetricsJson;
+        this.retiredMetrics = await AggregatorRegistry.aggregate([this.retiredMetrics, counts]).getMetricsAsJSON();
         this.retiring = this.retiring.filter((m) => m !== counts);
       });
       await this.folding;

@@ -7,6 +7,7 @@ import { checkCommand } from './check.js';
 import { serveCommand } from './serve.js';
 import { backendCommand } from './backend.js';
 import { statusCommand } from './status.js';
+import type { DemoOptions } from './demo.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -34,7 +35,7 @@ program
   .option('--airflow <version>', 'simulate Airflow 2 or 3', '2')
   .option('--sim-ports <ports>', 'comma-separated ports for the three simulated nodes (default: free ports)')
   // Loaded on demand: the development IdP (oidc-provider) is only for the demo.
-  .action(async (opts) => (await import('./demo.js')).demoCommand(opts));
+  .action(async (opts: DemoOptions) => (await import('./demo.js')).demoCommand(opts));
 
 program
   .command('backend')

@@ -77,10 +77,10 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     });
   // Only the first worker keeps the admin listener (one address can be bound once).
   const config = workerSlot() === 0 ? cfg : { ...cfg, admin: undefined };
-  const gateway = new Gateway(config as AirgateConfig, {
+  const gateway = new Gateway(config, {
     configFile,
     deps: { sharedCounter: new PrimaryCounter() },
-    transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : ({ ...c, admin: undefined } as AirgateConfig)),
+    transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : { ...c, admin: undefined }),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
     onRevoke: (match, maxAgeMs) => process.send?.({ type: 'revoke', match, maxAgeMs }),
     machineMetrics: () => ask('metrics'),

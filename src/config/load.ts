@@ -122,7 +122,7 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 function locate(doc: Document, path: readonly PropertyKey[]): { offset?: number; keyOffset?: number } {
   let node: unknown = doc.contents;
   let keyOffset: number | undefined;
-  let lastGood = (doc.contents as Node | null)?.range?.[0];
+  let lastGood = doc.contents?.range?.[0];
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg)) ?? node.items.find((p) => isScalar(p.key) && String(p.key.value) === `${String(seg)}_file`);

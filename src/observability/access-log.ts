@@ -108,6 +108,13 @@ const SOURCES: Record<Field, { expr: string; kind: 'num' | 'ms' | 'safe' | 'free
   auth: { expr: 'r.auth', kind: 'opt-free' },
   policy: { expr: 'r.policy', kind: 'opt-free' },
   rule: { expr: 'r.rule', kind: 'opt-free' },
+  host: { expr: 'r.host', kind: 'opt-free' },
+  http_version: { expr: 'r.httpVersion', kind: 'safe' },
+  user_agent: { expr: 'r.userAgent', kind: 'opt-free' },
+  client_port: { expr: 'r.clientPort', kind: 'num' },
+  tls_version: { expr: 'r.tlsVersion', kind: 'opt-safe' },
+  sni: { expr: 'r.sni', kind: 'opt-free' },
+  upstream: { expr: 'r.upstream', kind: 'opt-safe' },
 };
 
 /**

@@ -38,6 +38,16 @@ export class RequestRecord {
   rule: string | undefined;
   /** A POST to Airflow's login form or token endpoint (counted by login protection). */
   loginAttempt = false;
+  /** The Host the client sent (as sent), its HTTP version, User-Agent and source port. */
+  host: string | undefined;
+  httpVersion = '';
+  userAgent: string | undefined;
+  clientPort = 0;
+  /** The TLS version and SNI name of the connection (TLS listeners). */
+  tlsVersion: string | undefined;
+  sni: string | undefined;
+  /** The address (host:port) of the Airflow server that answered. */
+  upstream = '';
   /** Where Airflow's answer to a login attempt redirected (a failed FAB login goes back to /login/). */
   location: string | undefined;
   /** The user name such a login tried, when the form said. */

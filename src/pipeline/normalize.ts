@@ -27,6 +27,7 @@ export interface HeaderFacts {
   requestId: string | undefined;
   /** Every X-Forwarded-For line, joined with ", " in order. */
   xff: string | undefined;
+  userAgent: string | undefined;
   /** The first X-Forwarded-Proto value (believed only from a trusted proxy). */
   xfp: string | undefined;
   bodied: boolean;
@@ -34,7 +35,7 @@ export interface HeaderFacts {
 
 export function scanHeaders(req: IncomingMessage): HeaderFacts {
   const raw = req.rawHeaders;
-  const f: HeaderFacts = { host: undefined, hosts: 0, requestId: undefined, xff: undefined, xfp: undefined, bodied: false };
+  const f: HeaderFacts = { host: undefined, hosts: 0, requestId: undefined, xff: undefined, xfp: undefined, userAgent: undefined, bodied: false };
   let authority: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
@@ -47,6 +48,7 @@ export function scanHeaders(req: IncomingMessage): HeaderFacts {
         break;
       case 10:
         if (n === ':authority') authority = raw[i + 1];
+        else if (f.userAgent === undefined && n.toLowerCase() === 'user-agent') f.userAgent = raw[i + 1];
         break;
       case 12:
         if (f.requestId === undefined && n.toLowerCase() === 'x-request-id') f.requestId = raw[i + 1];

@@ -12,8 +12,23 @@ import { tunnel } from '../proxy/tunnel.js';
 import type { Runtime } from '../server/runtime.js';
 import { ANSWERED, Refusal, type Authenticated, type ListenerFacts, type RequestContext, type TunnelSocket, type Verdict } from './context.js';
 import { loginOutcome } from './login-guard.js';
-import { normalize, scanHeaders } from './normalize.js';
+import { normalize, scanHeaders, type HeaderFacts } from './normalize.js';
 import { bodyRefusal } from './policy.js';
+
+type TlsSocketLike = { getProtocol?: () => string | null; servername?: string | false };
+
+/** The access log's connection fields: host, HTTP version, User-Agent, client port, TLS version and SNI. */
+function describeConnection(record: RequestRecord, req: IncomingMessage, facts: HeaderFacts): void {
+  record.host = facts.host;
+  record.httpVersion = req.httpVersion;
+  record.userAgent = facts.userAgent;
+  const socket = req.socket as (typeof req.socket & TlsSocketLike) | undefined;
+  record.clientPort = socket?.remotePort ?? 0;
+  if (socket?.getProtocol) {
+    record.tlsVersion = socket.getProtocol() ?? undefined;
+    record.sni = socket.servername || undefined;
+  }
+}
 
 /** What the pipeline needs from the gateway that owns it. */
 export interface PipelineHost {
@@ -80,6 +95,7 @@ export class RequestPipeline implements ExchangeOwner {
     const facts = scanHeaders(req);
     const id = requestIdFor(facts.requestId);
     const record = new RequestRecord({ start, id, method: req.method ?? '', path: req.url ?? '', client: peer, listener: listener.name });
+    describeConnection(record, req, facts);
     (res as TaggedResponse)[kRecord] = record;
     (res as TaggedResponse)[kPipeline] = this;
     res.on('close', onResponseClose);

@@ -104,7 +104,7 @@ export function dagsFromBody(scope: { query: readonly string[]; emptyMeansAll: b
       }
       if (json && typeof json === 'object' && !Array.isArray(json)) {
         const o = json as Record<string, unknown>;
-        for (const v of [o.dag_id, ...(Array.isArray(o.dag_ids) ? o.dag_ids : [o.dag_ids])]) {
+        for (const v of [o.dag_id, ...(Array.isArray(o.dag_ids) ? (o.dag_ids as unknown[]) : [o.dag_ids])]) {
           if (typeof v === 'string') ids.push(v);
           else if (v !== undefined && v !== null) return unknown('a DAG id in the body is not a string');
         }

@@ -86,6 +86,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     const now = performance.now();
     if (this.queuedAt >= 0 && record.queueMs < 0) record.queueMs = now - this.queuedAt;
     record.server = server.name;
+    record.upstream = server.url.host;
     record.retries = this.retries;
     this.dispatchedAt = now;
     this.upstreamStatus = 0;
@@ -99,7 +100,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     server.pool.dispatch(
       {
         path: ctx.target,
-        method: ctx.method as Dispatcher.HttpMethod,
+        method: ctx.method,
         headers: init.headers,
         body: this.body,
         headersTimeout: ctx.route.headersTimeout,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-const SAFE_ID = /^[A-Za-z0-9._:@\-]{1,128}$/;
+const SAFE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const prefix = randomBytes(6).toString('base64url');
 let counter = 0;
 

@@ -50,7 +50,7 @@ export function buildServer(config: ListenerConfig, logger: Logger): BuiltServer
     Object.assign(h2, { headersTimeout: httpOptions.headersTimeout, requestTimeout: 0, keepAliveTimeout: httpOptions.keepAliveTimeout, maxHeaderSize: httpOptions.maxHeaderSize });
     server = h2;
   } else {
-    server = createHttpsServer({ ...tlsOptions, ...httpOptions }) as unknown as HttpServer;
+    server = createHttpsServer({ ...tlsOptions, ...httpOptions });
   }
   if (config.tls.acme?.challenge === 'tls-alpn-01') enableAlpnChallenges(server, config.http2 ? ['h2', 'http/1.1'] : ['http/1.1']);
   certs.onChange = () => (server as unknown as TlsServer).setSecureContext({ ...contextOptions, ...certs.defaultPem });

@@ -71,7 +71,7 @@ export class SimulatedAirflow {
     this.v3 = new Airflow3Api(this, { jwtSecret: this.jwtSecret, ...opts.airflow3 });
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch((err: Error) => this.fail(res, err));
     this.server = opts.tls
-      ? (createHttpsServer({ keepAliveTimeout: 120_000, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.requestCert ?? false, rejectUnauthorized: opts.tls.requestCert ?? false }, handler) as unknown as Server)
+      ? createHttpsServer({ keepAliveTimeout: 120_000, cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.tls.requestCert ?? false, rejectUnauthorized: opts.tls.requestCert ?? false }, handler)
       : createServer({ keepAliveTimeout: 120_000 }, handler);
     this.server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => {
       this.sockets.add(s);

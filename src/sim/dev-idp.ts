@@ -71,7 +71,8 @@ export class DevIdp {
       issueRefreshToken: async () => true,
     });
     this.provider.on('server_error', () => undefined);
-    this.server.on('request', this.provider.callback());
+    const handle = this.provider.callback();
+    this.server.on('request', (req, res) => void handle(req, res));
     return this;
   }
 

@@ -52,7 +52,7 @@ export function client(): { agent: Agent; req: (url: string, opts?: Partial<Omit
   const agent = new Agent({ keepAliveTimeout: 1000 });
   return {
     agent,
-    req: (url, opts = {}) => request(url, { ...opts, dispatcher: agent } as Parameters<typeof request>[1]),
+    req: (url, opts = {}) => request(url, { ...opts, dispatcher: agent }),
     close: () => agent.close(),
   };
 }

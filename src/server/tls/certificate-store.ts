@@ -119,12 +119,12 @@ export class CertificateStore {
       try {
         certPem = readFileSync(cert, 'utf8');
       } catch (err) {
-        throw new Error(`cannot read certificate ${cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        throw new Error(`cannot read certificate ${cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
       }
       try {
         keyPem = readFileSync(key, 'utf8');
       } catch (err) {
-        throw new Error(`cannot read key ${key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        throw new Error(`cannot read key ${key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
       }
       return parsePair(certPem, keyPem, cert, tls, 'file', key);
     });
@@ -206,13 +206,13 @@ function parsePair(certPem: string, keyPem: string, label: string, tls: NonNulla
   try {
     x509 = new X509Certificate(certPem);
   } catch (err) {
-    throw new Error(`${label} is not a PEM certificate: ${(err as Error).message}`);
+    throw new Error(`${label} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
   }
   let context: SecureContext;
   try {
     context = createSecureContext({ cert: certPem, key: keyPem, minVersion: tls.min_version, ciphers: tls.ciphers, honorCipherOrder: true });
   } catch (err) {
-    throw new Error(`${label} with ${keyLabel}: ${(err as Error).message}`);
+    throw new Error(`${label} with ${keyLabel}: ${(err as Error).message}`, { cause: err });
   }
   const names = (x509.subjectAltName ?? '')
     .split(',')
