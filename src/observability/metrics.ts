@@ -1,12 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestRecord } from './request-record.js';
 import type { Runtime } from '../server/runtime.js';
-import type { UpstreamServer } from '../upstream/server.js';
 import { TrafficMetrics } from './traffic-metrics.js';
 import { ListenerTraffic } from './listener-traffic.js';
+import { ServerAnswers } from './server-answers.js';
+import { registerServerMetrics } from './server-metrics.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-const STATES = ['up', 'degraded', 'down', 'ejected', 'drain', 'maint', 'retiring'] as const;
 
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
@@ -32,8 +32,7 @@ export class Metrics {
   private retries = new Map<string, number>();
   private redispatches = new Map<string, number>();
   private terminations = new Map<string, number>();
-  /** Per `backend\0server`: requests the server answered to the client, and 5xx among them (status pages). */
-  private readonly answered = new Map<string, [number, number]>();
+  private readonly answered = new ServerAnswers();
   readonly listeners = new ListenerTraffic();
   private readonly traffic: TrafficMetrics;
 
@@ -76,82 +75,7 @@ export class Metrics {
     mapCounter('airgate_backend_retries_total', 'Retries to another server', 'backend', () => this.retries);
     mapCounter('airgate_backend_redispatches_total', 'Sticky requests sent to another server because theirs was out of rotation', 'backend', () => this.redispatches);
     mapCounter('airgate_request_terminations_total', 'Requests by termination state (ok, client-abort, upstream-timeout …)', 'termination', () => this.terminations);
-    const eachServer = (fn: (s: UpstreamServer, backend: string, now: number) => void) => {
-      for (const b of runtime().backends.values()) {
-        const now = b.clock.now();
-        for (const s of b.servers) fn(s, b.name, now);
-      }
-    };
-    new Gauge({
-      name: 'airgate_server_state',
-      aggregator: 'max',
-      help: 'Server state: 1 for the current one of up, degraded, down, ejected, drain, maint, retiring (discovery withdrew it)',
-      labelNames: ['backend', 'server', 'state'],
-      registers: [r],
-      collect() {
-        this.reset();
-        eachServer((s, backend, now) => {
-          const st = s.status(now);
-          for (const state of STATES) this.set({ backend, server: s.name, state }, st === state ? 1 : 0);
-        });
-      },
-    });
-    new Gauge({
-      name: 'airgate_server_up',
-      aggregator: 'max',
-      help: '1 when the server takes new requests',
-      labelNames: ['backend', 'server'],
-      registers: [r],
-      collect() {
-        this.reset();
-        eachServer((s, backend, now) => this.set({ backend, server: s.name }, s.available(now) ? 1 : 0));
-      },
-    });
-    new Gauge({
-      name: 'airgate_server_inflight',
-      help: 'Requests in flight to the server',
-      labelNames: ['backend', 'server'],
-      registers: [r],
-      collect() {
-        this.reset();
-        eachServer((s, backend) => this.set({ backend, server: s.name }, s.inflight));
-      },
-    });
-    new Gauge({
-      name: 'airgate_server_weight',
-      aggregator: 'max',
-      help: 'Configured or operator-set weight',
-      labelNames: ['backend', 'server'],
-      registers: [r],
-      collect() {
-        this.reset();
-        eachServer((s, backend) => this.set({ backend, server: s.name }, s.weight));
-      },
-    });
-    new Counter({
-      name: 'airgate_server_ejections_total',
-      help: 'Outlier ejections (passive health)',
-      labelNames: ['backend', 'server'],
-      registers: [r],
-      collect() {
-        this.reset();
-        eachServer((s, backend) => this.inc({ backend, server: s.name }, s.totalEjections));
-      },
-    });
-    new Counter({
-      name: 'airgate_server_checks_total',
-      aggregator: 'max',
-      help: 'Active health checks by result',
-      labelNames: ['backend', 'server', 'result'],
-      registers: [r],
-      collect() {
-        this.reset();
-        eachServer((s, backend) => {
-          this.inc({ backend, server: s.name, result: 'pass' }, s.checks.pass);
-          this.inc({ backend, server: s.name, result: 'fail' }, s.checks.fail);
-        });
-      },
-    });
+    registerServerMetrics(r, runtime);
     new Gauge({
       name: 'airgate_backend_queue_length',
       help: 'Requests waiting for a free server',
@@ -291,14 +215,7 @@ export class Metrics {
     if (r.retries > 0 && r.backend) this.retries.set(r.backend, (this.retries.get(r.backend) ?? 0) + r.retries);
     this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
     this.traffic.record(r);
-    if (r.server && (r.headersMs >= 0 || r.termination.startsWith('upstream-'))) {
-      // The server whose answer (or failure) the client got: a connect failure retried elsewhere is not this server's.
-      const sk = `${r.backend}\u0000${r.server}`;
-      let a = this.answered.get(sk);
-      if (!a) this.answered.set(sk, (a = [0, 0]));
-      a[0]++;
-      if (r.status >= 500) a[1]++;
-    }
+    this.answered.record(r);
     if (r.backend) {
       const hk = `${r.backend}\u0000${r.server}`;
       let child = this.durationChildren.get(hk);
@@ -309,8 +226,7 @@ export class Metrics {
 
   /** Requests `server` of `backend` answered to clients, and the 5xx among them. */
   answeredBy(backend: string, server: string): { served: number; failed: number } {
-    const a = this.answered.get(`${backend}\u0000${server}`);
-    return { served: a?.[0] ?? 0, failed: a?.[1] ?? 0 };
+    return this.answered.of(backend, server);
   }
 
   redispatched(backend: string): void {

@@ -27,6 +27,8 @@ export class RequestRecord {
   queueMs = -1;
   /** From sending to the pool until a connection carried the request (0 on a pooled connection). */
   connectMs = -1;
+  /** Until the answering attempt was handed to the upstream pool (after body, queue and earlier attempts). */
+  dispatchMs = 0;
   /** Until the response headers arrived. */
   headersMs = -1;
   totalMs = -1;

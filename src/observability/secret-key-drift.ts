@@ -101,8 +101,13 @@ export class SecretKeyDrift {
     st.signs = st.signs.filter((t) => at - t < DRIFT_WINDOW_MS);
     st.signs.push(at);
     st.last = at;
-    if (st.suspected || st.signs.length < DRIFT_SIGNS) {
-      this.logger.info({ backend, sign, nodes, signs: st.signs.length, suspected: st.suspected }, `secret_key mismatch sign in backend ${backend}: ${sign}`);
+    if (st.suspected) {
+      // Already suspected: every further sign is a warning too.
+      this.logger.warn({ code: 'AIRGATE_WARN_SECRET_KEY_DRIFT', backend, sign, nodes, signs: st.signs.length }, `secret_key drift in backend ${backend}: another sign: ${sign} (${nodes.join(', ')})`);
+      return;
+    }
+    if (st.signs.length < DRIFT_SIGNS) {
+      this.logger.info({ backend, sign, nodes, signs: st.signs.length }, `secret_key mismatch sign in backend ${backend}: ${sign} (not drift until ${DRIFT_SIGNS} signs within ${DRIFT_WINDOW_MS / 60_000} minutes)`);
       return;
     }
     st.suspected = true;

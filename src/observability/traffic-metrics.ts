@@ -127,7 +127,8 @@ export class TrafficMetrics {
     let c = this.phaseChildren.get(r.backend);
     if (!c) this.phaseChildren.set(r.backend, (c = [this.phases.labels(r.backend, 'queue'), this.phases.labels(r.backend, 'connect'), this.phases.labels(r.backend, 'response')]));
     c[0].observe(r.queueMs > 0 ? r.queueMs / 1000 : 0); // not queued: no wait
-    if (r.connectMs >= 0) c[1].observe(r.connectMs / 1000);
+    // connect_ms counts from arrival; the connect phase is from dispatching the answering attempt.
+    if (r.connectMs >= 0) c[1].observe(Math.max(0, r.connectMs - r.dispatchMs) / 1000);
     if (r.headersMs >= 0) c[2].observe(r.headersMs / 1000);
   }
 }

@@ -87,6 +87,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (this.queuedAt >= 0 && record.queueMs < 0) record.queueMs = now - this.queuedAt;
     record.server = server.name;
     record.upstream = server.url.host;
+    record.dispatchMs = now - record.start;
     record.retries = this.retries;
     this.dispatchedAt = now;
     this.upstreamStatus = 0;

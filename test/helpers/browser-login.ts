@@ -22,3 +22,13 @@ export async function loginThroughIdp(browser: Browser, origin: string, user: st
   }
   return { context, page, cookie: async () => (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') };
 }
+
+/** Sign in to the admin dashboard at `admin` through its form (the token never goes in a URL); the page ends on /dashboard. */
+export async function signInToDashboard(page: Page, admin: string, token: string, name = ''): Promise<void> {
+  await page.goto(`${admin}/dashboard`);
+  await page.fill('input[name=token]', token);
+  if (name) await page.fill('input[name=user]', name);
+  // The form page is /dashboard too: wait for the GET after the sign-in's redirect, answered 200.
+  const [res] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/dashboard' && r.request().method() === 'GET'), page.click('button[type=submit]')]);
+  if (res.status() !== 200) throw new Error(`dashboard sign-in answered ${res.status()}`);
+}
