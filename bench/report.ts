@@ -100,13 +100,7 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
 const fmt = (n: number, digits: number) => n.toFixed(digits);
 
 function rows(report: BenchReport): string[][] {
-  return report.results.map((r) => [
-    r.target,
-    fmt(r.requestsPerSecond, 0),
-    fmt(r.latencyMs.p50, 3),
-    fmt(r.latencyMs.p99, 3),
-    fmt(r.cpuUsPerRequest, 2),
-  ]);
+  return report.results.map((r) => [r.target, fmt(r.requestsPerSecond, 0), fmt(r.latencyMs.p50, 3), fmt(r.latencyMs.p99, 3), fmt(r.cpuUsPerRequest, 2)]);
 }
 
 const HEADERS = ['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'];

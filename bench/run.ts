@@ -363,7 +363,7 @@ async function main(): Promise<number> {
           latencyMs: wrk.latencyMs,
           cpuSeconds,
           cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
-          upstreamCpuUsPerRequest: ((upstreamAfter - upstreamBefore) / ticksPerSecond) * 1e6 / wrk.requests,
+          upstreamCpuUsPerRequest: (((upstreamAfter - upstreamBefore) / ticksPerSecond) * 1e6) / wrk.requests,
           non2xx3xx: wrk.non2xx3xx,
           socketErrors: wrk.socketErrors,
         };

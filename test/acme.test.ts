@@ -26,13 +26,7 @@ after(() => pki.cleanup());
 /** A plain listener (HTTP-01 answers) and a TLS listener whose certificate comes from ACME. */
 function acmeYaml(sims: Awaited<ReturnType<typeof startSims>>, ports: { http: number; tls: number }, acme: string[]): string {
   return basicYaml(sims, {
-    listener: [
-      `  - name: secure`,
-      `    address: 127.0.0.1:${ports.tls}`,
-      `    tls:`,
-      `      acme:`,
-      ...acme.map((l) => `        ${l}`),
-    ].join('\n'),
+    listener: [`  - name: secure`, `    address: 127.0.0.1:${ports.tls}`, `    tls:`, `      acme:`, ...acme.map((l) => `        ${l}`)].join('\n'),
   }).replace('address: 127.0.0.1:0', `address: 127.0.0.1:${ports.http}`);
 }
 
@@ -70,7 +64,10 @@ test('ACME: a listener starts without a certificate, obtains one from pebble ove
     assert.equal(res.statusCode, 200);
     await res.body.dump();
     assert.ok(readdirSync(storage).includes(`${DOMAIN}.crt`), 'the certificate is kept in the storage directory');
-    assert.ok(gw.logs.lines.some((l) => l.msg === 'ACME certificate obtained'), 'ordered from the CA');
+    assert.ok(
+      gw.logs.lines.some((l) => l.msg === 'ACME certificate obtained'),
+      'ordered from the CA',
+    );
     assert.ok(!gw.logs.lines.some((l) => l.msg === 'ACME certificate loaded from storage'), 'not found in storage');
 
     // Requests keep flowing (new connections and keep-alive ones) until a renewed certificate is served.
@@ -138,7 +135,10 @@ test('ACME: External Account Binding: with the CA’s key the account is created
     const { certs } = secure(without.gateway);
     await waitFor(() => (certs.acme?.renewals.failed ?? 0) >= 1, 'the order without EAB to fail', 30_000);
     assert.equal(certs.certificates.length, 0, 'no certificate without the binding');
-    assert.ok(without.logs.lines.some((l) => l.msg === 'ACME order failed; the current certificate stays in service' && /externalAccountBinding/.test(String(l.reason))), 'the CA’s reason is logged');
+    assert.ok(
+      without.logs.lines.some((l) => l.msg === 'ACME order failed; the current certificate stays in service' && /externalAccountBinding/.test(String(l.reason))),
+      'the CA’s reason is logged',
+    );
   } finally {
     await without.gateway.stop(0);
   }
@@ -167,7 +167,12 @@ test('ACME: a failed renewal keeps serving the old certificate, logs and counts'
     assert.equal(served, fingerprint(readFileSync(join(storage, `${DOMAIN}.crt`), 'utf8')));
     await pebble.stop(); // the CA is gone when the renewal comes due (at two thirds of 12 s)
     await waitFor(() => certs.acme!.renewals.failed >= 1, 'a failed renewal', 30_000).catch((err: Error) => {
-      throw new Error(`${err.message}; log: ${gw.logs.lines.filter((l) => l.type !== 'access').map((l) => `${String(l.msg)} ${String(l.reason ?? '')}`).join(' | ')}`);
+      throw new Error(
+        `${err.message}; log: ${gw.logs.lines
+          .filter((l) => l.type !== 'access')
+          .map((l) => `${String(l.msg)} ${String(l.reason ?? '')}`)
+          .join(' | ')}`,
+      );
     });
     const after = await handshake(port, { servername: DOMAIN, ca: pebble.root });
     assert.equal(after.fingerprint256, served, 'the old certificate is still served');
@@ -200,7 +205,10 @@ test('ACME: two instances sharing Redis order one certificate, and either answer
     const ordered = [ga, gb].map((g) => g.logs.lines.filter((l) => l.msg === 'ACME certificate obtained').length);
     assert.equal(ordered[0]! + ordered[1]!, 1, 'one order for two instances');
     const other = ordered[0] === 1 ? gb : ga;
-    assert.ok(other.logs.lines.some((l) => l.msg === 'ACME certificate loaded from storage'), 'the other instance took the certificate from Redis');
+    assert.ok(
+      other.logs.lines.some((l) => l.msg === 'ACME certificate loaded from storage'),
+      'the other instance took the certificate from Redis',
+    );
     assert.equal(ca.certs.acme!.renewals.ok + cb.certs.acme!.renewals.ok, 1);
   } finally {
     await ga.gateway.stop(0);

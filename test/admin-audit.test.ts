@@ -18,7 +18,14 @@ test('operator actions (drain, ready, maint, weight, reload by API and by SIGHUP
   const sims = await startSims(2);
   const gw = await spawnGateway(basicYaml(sims, { top: `access_log: { enabled: false }\naudit_log: { destination: ${audit} }\nadmin: { address: "127.0.0.1:0", token: ${TOKEN} }` }));
   const admin = `http://127.0.0.1:${/"admin":"127\.0\.0\.1:(\d+)"/.exec(gw.stdout())![1]}`;
-  const lines = () => (existsSync(audit) ? readFileSync(audit, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : []);
+  const lines = () =>
+    existsSync(audit)
+      ? readFileSync(audit, 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   try {
     const post = async (path: string, body: string, operator?: string) => {
       const res = await request(`${admin}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, ...(operator ? { 'x-airgate-operator': operator } : {}) }, body });
@@ -45,7 +52,11 @@ test('operator actions (drain, ready, maint, weight, reload by API and by SIGHUP
         ['audit', 'config.reload', null, null, null, null, null, 'signal', true],
       ],
     );
-    assert.ok(lines().slice(0, 5).every((l) => l.client === '127.0.0.1' && typeof l.time === 'string'));
+    assert.ok(
+      lines()
+        .slice(0, 5)
+        .every((l) => l.client === '127.0.0.1' && typeof l.time === 'string'),
+    );
   } finally {
     gw.cleanup();
     await Promise.all(sims.map((s) => s.stop()));

@@ -64,7 +64,11 @@ routes:
   - { path: /, backend: airflow, auth: sso }
   - { host: db.test, path: /, backend: dbairflow, auth: none }
 `);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 });
 
 after(async () => {
@@ -99,11 +103,14 @@ async function browserLogin(user: string, path: string, context?: BrowserContext
 
 type Fetched = { status: number; type: string | null; body: Record<string, unknown> };
 const fetchJson = (page: Page, path: string, init: RequestInit = {}) =>
-  page.evaluate(async ([p, i]) => {
-    const r = await fetch(p, { redirect: 'manual', ...i });
-    const text = await r.text();
-    return { status: r.status, type: r.headers.get('content-type'), body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  }, [path, init] as const) as Promise<Fetched>;
+  page.evaluate(
+    async ([p, i]) => {
+      const r = await fetch(p, { redirect: 'manual', ...i });
+      const text = await r.text();
+      return { status: r.status, type: r.headers.get('content-type'), body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+    },
+    [path, init] as const,
+  ) as Promise<Fetched>;
 
 test('alice logs in, logs out of airgate, bob logs in in the same browser: Airflow shows bob with bob’s role on the first page and refuses him an Admin-only action', async () => {
   const { context, page } = await browserLogin('alice', '/home');
@@ -244,7 +251,12 @@ test('12 wrong passwords through Airflow’s own form end in a lockout (429 AIRG
     const results: string[] = [];
     for (let i = 0; i < 12; i++) {
       if (i === 5) await waitFor(() => gw.gateway.runtime.loginGuard.lockedFor(['ip:198.51.100.12'], Date.now()) > 0, 'the lockout after five failures');
-      const r = await request(`${gw.url}/login/?next=%2Fhome`, { dispatcher: agent, method: 'POST', headers: { host: 'db.test', 'x-forwarded-for': '198.51.100.12', cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf_token=${csrf}&username=admin&password=wrong-${i}` });
+      const r = await request(`${gw.url}/login/?next=%2Fhome`, {
+        dispatcher: agent,
+        method: 'POST',
+        headers: { host: 'db.test', 'x-forwarded-for': '198.51.100.12', cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: `csrf_token=${csrf}&username=admin&password=wrong-${i}`,
+      });
       results.push(r.statusCode === 302 ? `302 ${String(r.headers.location)}` : `${r.statusCode} ${String(r.headers['x-airgate-error'])}`);
       await r.body.dump();
     }

@@ -37,7 +37,12 @@ before(async () => {
   const state = new AirflowState();
   sims = await Promise.all(
     ['web-1', 'web-2'].map((name) =>
-      new SimulatedAirflow({ name, airflow: 3, state, airflow3: { trustedJwksUrl: `${origin}/_airgate/jwks.json`, privateKey: { key: own.privateKey, kid: 'airflow-own-1', alg: 'EdDSA' }, jwtAlgorithms: ['EdDSA', 'ES256'], loginUrl: '/_airgate/login', logoutUrl: '/_airgate/logout' } }).start(),
+      new SimulatedAirflow({
+        name,
+        airflow: 3,
+        state,
+        airflow3: { trustedJwksUrl: `${origin}/_airgate/jwks.json`, privateKey: { key: own.privateKey, kid: 'airflow-own-1', alg: 'EdDSA' }, jwtAlgorithms: ['EdDSA', 'ES256'], loginUrl: '/_airgate/login', logoutUrl: '/_airgate/logout' },
+      }).start(),
     ),
   );
   idp = await new DevIdp().start([{ clientId: 'airgate', clientSecret: 'airgate-secret', redirectUris: [`${origin}/_airgate/callback`], postLogoutRedirectUris: [`${origin}/`] }]);
@@ -138,8 +143,14 @@ test('the token: ES256 with a kid from /_airgate/jwks.json, SimpleAuthManager cl
     const jwks = (await (await request(`${gw.url}/_airgate/jwks.json`)).body.json()) as { keys: JWK[] };
     const header = decodeProtectedHeader(token);
     assert.equal(header.alg, 'ES256');
-    assert.ok(jwks.keys.some((k) => k.kid === header.kid), 'its kid is published');
-    assert.ok(jwks.keys.some((k) => k.kid === 'airflow-own-1'), 'the extra key is published too');
+    assert.ok(
+      jwks.keys.some((k) => k.kid === header.kid),
+      'its kid is published',
+    );
+    assert.ok(
+      jwks.keys.some((k) => k.kid === 'airflow-own-1'),
+      'the extra key is published too',
+    );
     const c = decodeJwt(token);
     assert.deepEqual([c.iss, c.aud, c.sub, c.role, c.name, c.email, c.groups], ['airgate', 'apache-airflow', 'bob', 'OP', 'bob', 'bob@example.com', ['airflow-ops', 'team-b']]);
     assert.equal(c.nbf, c.iat);

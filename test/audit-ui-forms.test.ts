@@ -16,10 +16,13 @@ test('audit log: every Airflow 2 UI action that names a DAG, sent as the UI send
   const sim = await new SimulatedAirflow({ name: 'web-1', state }).start();
   const audit = new LogCapture();
   const gateway = new Gateway(
-    loadConfigText(`listeners: [{ name: public, address: "127.0.0.1:0" }]
+    loadConfigText(
+      `listeners: [{ name: public, address: "127.0.0.1:0" }]
 backends: { airflow: { health: { enabled: false }, servers: [{ name: web-1, url: "${sim.url}" }] } }
 routes: [{ path: /, backend: airflow }]
-`, 'test.yaml'),
+`,
+      'test.yaml',
+    ),
     { logger: pino({ level: 'warn' }, new LogCapture()), observer: { accessDestination: new LogCapture() as unknown as Destination, auditDestination: audit as unknown as Destination } },
   );
   await gateway.start();
@@ -48,7 +51,11 @@ routes: [{ path: /, backend: airflow }]
       { status: (await go('/paused?is_paused=false&dag_id=etl_paused', { method: 'POST', csrfHeader: csrf })).status, dag: 'etl_paused', action: 'dag.pause' },
       { status: (await go('/delete', { method: 'POST', form: { csrf_token: csrf, dag_id: 'etl_delete', redirect_url: '/home' } })).status, dag: 'etl_delete', action: 'dag.delete' },
     ];
-    assert.deepEqual(sent.map((s) => s.status), [302, 302, 200, 200, 302], 'Airflow carried out each action');
+    assert.deepEqual(
+      sent.map((s) => s.status),
+      [302, 302, 200, 200, 302],
+      'Airflow carried out each action',
+    );
     assert.equal(state.dags.get('etl_paused')!.is_paused, true);
     assert.equal(state.dags.has('etl_delete'), false);
     assert.equal([...state.runs.values()].filter((r) => r.dag_id === 'etl_trigger').length, 1);

@@ -269,7 +269,10 @@ describe('hash (bounded-load consistent hashing)', () => {
     for (const l of loads) assert.ok(l <= Math.ceil(1.25 * 100) + 1, loads.join('/'));
     // The hot key's owner is filled up to the bound (125); the overflow goes to the others.
     assert.equal(Math.max(...loads), 125, loads.join('/'));
-    assert.equal(loads.reduce((a, b) => a + b, 0), 400);
+    assert.equal(
+      loads.reduce((a, b) => a + b, 0),
+      400,
+    );
     console.log(`hash: hot key, 400 held requests spread ${loads.join('/')}`);
   });
 

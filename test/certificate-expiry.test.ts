@@ -55,7 +55,13 @@ test('every served certificate has airgate_certificate_expiry_seconds{listener,n
     assert.ok(Math.abs(value('a.example.test') - 10 * 86400) < 3600, metrics);
     assert.ok(Math.abs(value('b.example.test') - 90 * 86400) < 3600);
     const status = (await (await request(`${admin}/status`, { dispatcher: agent, headers: { authorization: `Bearer ${TOKEN}` } })).body.json()) as { certificates: { listener: string; name: string; expiresInSeconds: number }[] };
-    assert.deepEqual(status.certificates.map((c) => [c.listener, c.name]), [['public', 'a.example.test'], ['public', 'b.example.test']]);
+    assert.deepEqual(
+      status.certificates.map((c) => [c.listener, c.name]),
+      [
+        ['public', 'a.example.test'],
+        ['public', 'b.example.test'],
+      ],
+    );
     assert.ok(Math.abs(status.certificates[0]!.expiresInSeconds - 10 * 86400) < 3600);
 
     // The dashboard draws them: the one under 14 days in red.

@@ -187,13 +187,14 @@ test('the dashboard shows the backend, its servers and charts, and follows a hea
       assert.equal(await row(page, s.name).locator('button[data-act=drain]').count(), 1);
     }
     // The charts have data: with traffic flowing, some row shows a request rate above zero.
-    await page.locator('tr[data-server] span.num', { hasText: /^(?!0\.0\/s)\d+\.\d\/s$/ }).first().waitFor({ timeout: SHOWN_WITHIN });
+    await page
+      .locator('tr[data-server] span.num', { hasText: /^(?!0\.0\/s)\d+\.\d\/s$/ })
+      .first()
+      .waitFor({ timeout: SHOWN_WITHIN });
     // The request-rate line has several points once a few polls happened.
-    await page.waitForFunction(
-      (selector) => Array.from((globalThis as unknown as DomLike).document.querySelectorAll(selector)).every((p) => (p.getAttribute('d')?.match(/L/g) ?? []).length >= 2),
-      'tr[data-server] svg path[stroke="#2563eb"]',
-      { timeout: SHOWN_WITHIN },
-    );
+    await page.waitForFunction((selector) => Array.from((globalThis as unknown as DomLike).document.querySelectorAll(selector)).every((p) => (p.getAttribute('d')?.match(/L/g) ?? []).length >= 2), 'tr[data-server] svg path[stroke="#2563eb"]', {
+      timeout: SHOWN_WITHIN,
+    });
 
     // Mark the document: if the page reloaded, the mark would be gone.
     await page.evaluate(() => {
@@ -211,7 +212,11 @@ test('the dashboard shows the backend, its servers and charts, and follows a hea
     assert.equal(server('web-2').admin, 'drain');
     // The audit log names the operator who signed in to the dashboard.
     await waitForFile(AUDIT, /"action":"server\.drain"/);
-    const drained = readFileSync(AUDIT, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.action === 'server.drain')!;
+    const drained = readFileSync(AUDIT, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.action === 'server.drain')!;
     assert.deepEqual([drained.server, drained.user, drained.auth, drained.from, drained.to], ['web-2', 'erin', 'admin-cookie', 'ready', 'drain']);
     await row(page, 'web-2').locator('button[data-act=ready]').waitFor({ timeout: SHOWN_WITHIN });
     assert.equal(await row(page, 'web-2').locator('button[data-act=drain]').count(), 0, 'a drained server offers Enable, not Drain');

@@ -104,10 +104,13 @@ async function browserLogin(browser: import('playwright-core').Browser, demo: De
 
 /** A call the page makes with the browser's cookies, as the Airflow 3 UI does. */
 async function pageFetch(page: Page, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: unknown }> {
-  return page.evaluate(async ({ path, method, body }) => {
-    const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) };
-  }, { path, method: init.method ?? 'GET', body: init.body });
+  return page.evaluate(
+    async ({ path, method, body }) => {
+      const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: await res.json() };
+    },
+    { path, method: init.method ?? 'GET', body: init.body },
+  );
 }
 
 /**
@@ -149,7 +152,10 @@ for (const airflow of [2, 3] as const) {
     await eventually(async () => [...(await checks(demo)).values()].filter((c) => c.pass + c.fail >= FALL).length === 3, `${FALL} health checks of each server`, 30_000);
     for (const [server, c] of await checks(demo)) assert.equal(c.fail, 0, `${server}: no failed health check`);
     const status = (await (await request(`${demo.admin}/status`, { headers: { authorization: `Bearer ${demo.token}` } })).body.json()) as { backends: { servers: { name: string; status: string }[] }[] };
-    assert.deepEqual(status.backends[0]!.servers.map((s) => `${s.name}=${s.status}`), ['web-1=up', 'web-2=up', 'web-3=up']);
+    assert.deepEqual(
+      status.backends[0]!.servers.map((s) => `${s.name}=${s.status}`),
+      ['web-1=up', 'web-2=up', 'web-3=up'],
+    );
     assert.doesNotMatch(demo.stdout(), /is down/);
 
     // A browser asking for a page is sent to the development IdP, with PKCE.
@@ -198,11 +204,18 @@ for (const airflow of [2, 3] as const) {
       assert.equal(bad.statusCode, 401);
       assert.deepEqual(await bad.body.json(), { detail: 'Invalid credentials' });
       // Its tokens keep their user and role through the gateway: admin triggers, viewer is refused by Airflow.
-      for (const [user, status] of [['admin', 200], ['viewer', 403]] as const) {
+      for (const [user, status] of [
+        ['admin', 200],
+        ['viewer', 403],
+      ] as const) {
         const issued = await request(`${demo.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password: user }) });
         assert.equal(issued.statusCode, 201);
         const { access_token } = (await issued.body.json()) as { access_token: string };
-        const res = await request(`${demo.url}/api/v2/dags/example_etl/dagRuns`, { method: 'POST', headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ dag_run_id: `curl_by_${user}`, logical_date: null }) });
+        const res = await request(`${demo.url}/api/v2/dags/example_etl/dagRuns`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ dag_run_id: `curl_by_${user}`, logical_date: null }),
+        });
         assert.equal(res.statusCode, status, `${user}'s own token triggers`);
         const body = (await res.body.json()) as { triggered_by?: string; detail?: string };
         assert.deepEqual(status === 200 ? body.triggered_by : body, status === 200 ? 'admin' : { detail: 'Forbidden' });

@@ -62,17 +62,37 @@ test('wantedServers: names by address, IPv6 in brackets, deduplicated, sorted, c
     ],
     d,
   );
-  assert.deepEqual(w.map((s) => `${s.name} ${s.url.origin}`), ['10.0.0.5-8080 http://10.0.0.5:8080', '10.0.0.7-8080 http://10.0.0.7:8080', '10.0.0.9-8080 http://10.0.0.9:8080']);
+  assert.deepEqual(
+    w.map((s) => `${s.name} ${s.url.origin}`),
+    ['10.0.0.5-8080 http://10.0.0.5:8080', '10.0.0.7-8080 http://10.0.0.7:8080', '10.0.0.9-8080 http://10.0.0.9:8080'],
+  );
   assert.equal(serverName('fd00::5', 8080), 'fd00--5-8080');
   assert.equal(wantedServers([{ address: 'fd00::5', port: 8080, priority: 0 }], d)[0]!.url.origin, 'http://[fd00::5]:8080');
-  const srv = wantedServers([{ address: '10.0.0.1', port: 81, priority: 10 }, { address: '10.0.0.2', port: 82, priority: 20 }], dcfg('dns: _a._tcp.x.test, type: SRV'));
-  assert.deepEqual(srv.map((s) => `${s.name}:${s.tier}`), ['10.0.0.1-81:1', '10.0.0.2-82:2']);
+  const srv = wantedServers(
+    [
+      { address: '10.0.0.1', port: 81, priority: 10 },
+      { address: '10.0.0.2', port: 82, priority: 20 },
+    ],
+    dcfg('dns: _a._tcp.x.test, type: SRV'),
+  );
+  assert.deepEqual(
+    srv.map((s) => `${s.name}:${s.tier}`),
+    ['10.0.0.1-81:1', '10.0.0.2-82:2'],
+  );
 });
 
 test('reconcile: adds the new, retires the vanished, takes back a retiring one, and changes nothing on an empty answer', () => {
   const d = dcfg('dns: x.test, port: 80');
-  const want = (...a: string[]) => wantedServers(a.map((address) => ({ address, port: 80, priority: 0 })), d);
-  const plan = reconcile(want('10.0.0.2', '10.0.0.3'), [{ name: '10.0.0.1-80', retiring: false }, { name: '10.0.0.2-80', retiring: false }, { name: '10.0.0.3-80', retiring: true }]);
+  const want = (...a: string[]) =>
+    wantedServers(
+      a.map((address) => ({ address, port: 80, priority: 0 })),
+      d,
+    );
+  const plan = reconcile(want('10.0.0.2', '10.0.0.3'), [
+    { name: '10.0.0.1-80', retiring: false },
+    { name: '10.0.0.2-80', retiring: false },
+    { name: '10.0.0.3-80', retiring: true },
+  ]);
   assert.deepEqual({ add: plan.add.map((s) => s.name), retire: plan.retire }, { add: ['10.0.0.3-80'], retire: ['10.0.0.1-80'] });
   assert.deepEqual(reconcile([], [{ name: '10.0.0.1-80', retiring: false }]), { add: [], retire: [] });
 });
@@ -81,14 +101,24 @@ test('lookup: TTLs, an empty answer is no error, a resolver failure is; SRV targ
   const err = (code: string) => Object.assign(new Error(code), { code });
   const client: DnsClient = {
     resolve4: async (name) => {
-      if (name === 'a.test') return [{ address: '10.0.0.1', ttl: 7 }, { address: '10.0.0.2', ttl: 3 }];
+      if (name === 'a.test')
+        return [
+          { address: '10.0.0.1', ttl: 7 },
+          { address: '10.0.0.2', ttl: 3 },
+        ];
       if (name === 'down.test') throw err('ESERVFAIL');
       throw err(name === 'v6.test' ? 'ENODATA' : 'ENOTFOUND');
     },
     resolve6: async () => [{ address: 'fd00::1', ttl: 60 }],
     resolveSrv: async () => [{ name: 'v6.test', port: 8080, priority: 0, weight: 1 }],
   };
-  assert.deepEqual(await lookup(client, { dns: 'a.test', type: 'A', port: 80 }), { targets: [{ address: '10.0.0.1', port: 80, priority: 0 }, { address: '10.0.0.2', port: 80, priority: 0 }], ttlMs: 3000 });
+  assert.deepEqual(await lookup(client, { dns: 'a.test', type: 'A', port: 80 }), {
+    targets: [
+      { address: '10.0.0.1', port: 80, priority: 0 },
+      { address: '10.0.0.2', port: 80, priority: 0 },
+    ],
+    ttlMs: 3000,
+  });
   assert.deepEqual(await lookup(client, { dns: 'none.test', type: 'A', port: 80 }), { targets: [], ttlMs: undefined });
   await assert.rejects(lookup(client, { dns: 'down.test', type: 'A', port: 80 }), /ESERVFAIL/);
   assert.deepEqual((await lookup(client, { dns: '_a._tcp.x.test', type: 'SRV', port: undefined })).targets, [{ address: 'fd00::1', port: 8080, priority: 0 }]);
@@ -97,11 +127,15 @@ test('lookup: TTLs, an empty answer is no error, a resolver failure is; SRV targ
   assert.equal(nextDelay(bounds, { targets: [], ttlMs: 5_000 }, 0), 5_000);
   assert.equal(nextDelay(bounds, { targets: [], ttlMs: 3_600_000 }, 0), 30_000, 'a long TTL waits at most interval');
   assert.equal(nextDelay(bounds, { targets: [], ttlMs: undefined }, 0), 30_000);
-  assert.deepEqual([1, 2, 3, 10].map((n) => nextDelay(bounds, undefined, n)), [1_000, 2_000, 4_000, 30_000], 'failures back off');
+  assert.deepEqual(
+    [1, 2, 3, 10].map((n) => nextDelay(bounds, undefined, n)),
+    [1_000, 2_000, 4_000, 30_000],
+    'failures back off',
+  );
 });
 
 test('DnsDiscovery: a failure keeps the known servers and is counted; the next lookup is scheduled at the TTL', async () => {
-  let answer: (() => Promise<{ address: string; ttl: number }[]>) = async () => [{ address: '10.0.0.1', ttl: 5 }];
+  let answer: () => Promise<{ address: string; ttl: number }[]> = async () => [{ address: '10.0.0.1', ttl: 5 }];
   const client = { resolve4: () => answer(), resolve6: async () => [], resolveSrv: async () => [] } as DnsClient;
   const scheduled: { fn: () => void; ms: number }[] = [];
   const timers: Timers = { set: (fn, ms) => scheduled.push({ fn, ms }), clear: () => undefined };
@@ -113,7 +147,10 @@ test('DnsDiscovery: a failure keeps the known servers and is counted; the next l
   answer = async () => [];
   await d.refresh();
   assert.deepEqual(seen, [['10.0.0.1-80']], 'only the first answer changed anything');
-  assert.deepEqual(d.known.map((s) => s.name), ['10.0.0.1-80']);
+  assert.deepEqual(
+    d.known.map((s) => s.name),
+    ['10.0.0.1-80'],
+  );
   assert.deepEqual({ lookups: d.stats.lookups, failures: d.stats.failures, empty: d.stats.empty }, { lookups: 3, failures: 1, empty: 1 });
   answer = async () => [{ address: '10.0.0.2', ttl: 2 }];
   d.start(0);
@@ -128,7 +165,11 @@ test('Backend: a joining server stays out until up; a retiring one finishes in f
   const clock = new ManualClock(1_000);
   const cfg = load('dns: x.test, port: 80');
   const b = new Backend('airflow', cfg.backends.airflow!, { clock });
-  const want = (...a: string[]) => wantedServers(a.map((address) => ({ address, port: 80, priority: 0 })), cfg.backends.airflow!.discovery!);
+  const want = (...a: string[]) =>
+    wantedServers(
+      a.map((address) => ({ address, port: 80, priority: 0 })),
+      cfg.backends.airflow!.discovery!,
+    );
   applyDiscovered(b, want('10.0.0.1'), () => 'up');
   const one = b.server('10.0.0.1-80')!;
   assert.equal(b.select(undefined, undefined, undefined), one);
@@ -145,7 +186,10 @@ test('Backend: a joining server stays out until up; a retiring one finishes in f
   assert.ok(two.effectiveWeight(clock.now(), 10_000) < 0.1, 'slow start ramps from when it came up');
   b.release(one);
   assert.equal(b.server('10.0.0.1-80'), undefined, 'idle: it left');
-  assert.deepEqual(b.servers.map((s) => `${s.name}@${s.index}`), ['10.0.0.2-80@0']);
+  assert.deepEqual(
+    b.servers.map((s) => `${s.name}@${s.index}`),
+    ['10.0.0.2-80@0'],
+  );
   assert.equal(one.index, -1);
   two.inflight = 0;
   const capped = new Backend('airflow', { ...cfg.backends.airflow!, discovery: { ...cfg.backends.airflow!.discovery!, max_connections: 1 } }, { clock });
@@ -158,13 +202,20 @@ test('Backend: a reload carries discovered servers over with their state; retiri
   const clock = new ManualClock(0);
   const cfg = load('dns: x.test, port: 80');
   const old = new Backend('airflow', cfg.backends.airflow!, { clock });
-  const want = (...a: string[]) => wantedServers(a.map((address) => ({ address, port: 80, priority: 0 })), cfg.backends.airflow!.discovery!);
+  const want = (...a: string[]) =>
+    wantedServers(
+      a.map((address) => ({ address, port: 80, priority: 0 })),
+      cfg.backends.airflow!.discovery!,
+    );
   applyDiscovered(old, want('10.0.0.1', '10.0.0.2'), () => 'up');
   old.server('10.0.0.2-80')!.inflight = 1;
   old.server('10.0.0.1-80')!.served = 42;
   applyDiscovered(old, want('10.0.0.1'), () => 'up');
   const next = new Backend('airflow', cfg.backends.airflow!, { clock }, old);
-  assert.deepEqual(next.servers.map((s) => `${s.name} served ${s.served}`), ['10.0.0.1-80 served 42']);
+  assert.deepEqual(
+    next.servers.map((s) => `${s.name} served ${s.served}`),
+    ['10.0.0.1-80 served 42'],
+  );
   assert.equal(next.server('10.0.0.1-80')!.pool, old.server('10.0.0.1-80')!.pool, 'the pool is handed over');
   void old.destroy();
   void next.destroy();

@@ -68,7 +68,10 @@ admin: { address: "127.0.0.1:0", token: ${TOKEN} }
     await waitFor(() => loggedBy(gw.stdout(), 'discovery: airflow changed').size === 1, 'the primary (one process) to log its own changes');
 
     const s = await status();
-    assert.deepEqual(s.backends[0]!.servers.map((x) => `${x.name}:${x.source}:${x.status}`), [`127.0.0.3-${P}:dns:up`]);
+    assert.deepEqual(
+      s.backends[0]!.servers.map((x) => `${x.name}:${x.source}:${x.status}`),
+      [`127.0.0.3-${P}:dns:up`],
+    );
     const metrics = await (await admin('/metrics')).body.text();
     assert.match(metrics, /^airgate_discovery_lookups_total\{backend="airflow"\} [1-9]\d*$/m);
     assert.match(metrics, /^airgate_discovery_servers\{backend="airflow",state="active"\} 1$/m);

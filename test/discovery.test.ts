@@ -48,7 +48,11 @@ access_log: { enabled: false }
 `;
 }
 
-const names = (gw: Gateway) => gw.runtime.backends.get('airflow')!.servers.map((s) => s.name).sort();
+const names = (gw: Gateway) =>
+  gw.runtime.backends
+    .get('airflow')!
+    .servers.map((s) => s.name)
+    .sort();
 const server = (gw: Gateway, name: string) => gw.runtime.backends.get('airflow')!.server(name);
 const available = (gw: Gateway, name: string) => {
   const b = gw.runtime.backends.get('airflow')!;
@@ -108,7 +112,10 @@ test('discovery: a withdrawn server finishes its in-flight long request before i
   try {
     const long = await request(`${url}/_sim/stream?gate&lines=2`);
     assert.equal(long.headers['x-sim-node'], 'web-2');
-    const sticky = ([] as string[]).concat(long.headers['set-cookie'] ?? []).find((c) => c.startsWith('airgate_node='))!.split(';')[0]!;
+    const sticky = ([] as string[])
+      .concat(long.headers['set-cookie'] ?? [])
+      .find((c) => c.startsWith('airgate_node='))!
+      .split(';')[0]!;
     const chunks: string[] = [];
     const body = (async () => {
       for await (const c of long.body) chunks.push((c as Buffer).toString());
@@ -160,7 +167,10 @@ test('discovery: an empty answer and a stopped DNS server keep the last known se
     const b = status.backends[0]!;
     assert.match(b.discovery.lastError, /ECONNREFUSED|ETIMEOUT|EREFUSED/);
     assert.ok(b.discovery.failures >= 2 && b.discovery.lookups > b.discovery.failures);
-    assert.deepEqual(b.servers.map((s) => `${s.source}:${s.status}`), ['dns:up', 'dns:up']);
+    assert.deepEqual(
+      b.servers.map((s) => `${s.source}:${s.status}`),
+      ['dns:up', 'dns:up'],
+    );
     const metrics = await (await request(`${admin}/metrics`, { headers: auth })).body.text();
     const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
     assert.ok(value(/^airgate_discovery_failures_total\{backend="airflow",reason="error"\} (\d+)$/m) >= 2, metrics);
@@ -200,7 +210,10 @@ test('discovery: SRV answers give each server its port; a lower SRV priority is 
   });
   const { gateway, url } = await startGateway(yaml(dns, 'dns: _airflow._tcp.web.test, type: SRV'));
   try {
-    const servers = gateway.runtime.backends.get('airflow')!.servers.map((s) => `${s.name} ${s.url.origin} tier ${s.tier}`).sort();
+    const servers = gateway.runtime.backends
+      .get('airflow')!
+      .servers.map((s) => `${s.name} ${s.url.origin} tier ${s.tier}`)
+      .sort();
     assert.deepEqual(servers, [`127.0.0.1-${a} http://127.0.0.1:${a} tier 1`, `127.0.0.1-${b} http://127.0.0.1:${b} tier 1`, `127.0.0.1-${c} http://127.0.0.1:${c} tier 2`].sort());
     const load = await runLoad(`${url}/_sim/echo`, { total: 200, concurrency: 4 });
     assert.deepEqual(load.failed, []);
@@ -230,7 +243,10 @@ test('discovery: a rolling pod replacement under mixed load (API, sticky UI, str
     await waitFor(() => load.done > 50, 'load to run');
     let live = ['127.0.0.2', '127.0.0.3'];
     const took: string[] = [];
-    for (const [old, next] of [['127.0.0.2', 4], ['127.0.0.3', 5]] as const) {
+    for (const [old, next] of [
+      ['127.0.0.2', 4],
+      ['127.0.0.3', 5],
+    ] as const) {
       const sim = await pods.start(next);
       const fresh = `127.0.0.${next}`;
       let t = Date.now();

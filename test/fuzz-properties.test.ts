@@ -67,13 +67,20 @@ test('a path that normalizes to a denied path is denied, however it is written',
 
 test('DAG-id extraction never throws, from any path, query or body', () => {
   fc.assert(
-    fc.property(fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE'), fc.oneof(pathLike, fc.constantFrom('/clear', '/paused', '/api/v2/backfills', '/api/v1/dags/~/dagRuns/list', '/dags/x/grid')), anyString, fc.constantFrom(undefined, 'application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'), anyString, (method, path, query, type, body) => {
-      const s = dagScope(method, path, `?${query}`);
-      if (s.kind === 'body') {
-        const r = dagsFromBody(s, type, Buffer.from(body, 'latin1'));
-        assert.notEqual(r.kind, 'body');
-      }
-    }),
+    fc.property(
+      fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE'),
+      fc.oneof(pathLike, fc.constantFrom('/clear', '/paused', '/api/v2/backfills', '/api/v1/dags/~/dagRuns/list', '/dags/x/grid')),
+      anyString,
+      fc.constantFrom(undefined, 'application/json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'),
+      anyString,
+      (method, path, query, type, body) => {
+        const s = dagScope(method, path, `?${query}`);
+        if (s.kind === 'body') {
+          const r = dagsFromBody(s, type, Buffer.from(body, 'latin1'));
+          assert.notEqual(r.kind, 'body');
+        }
+      },
+    ),
     RUNS,
   );
 });
@@ -99,15 +106,27 @@ test('a DAG rule denies a request naming a denied DAG in any parameter spelling 
 
 test('header hygiene: no client identity or forwarding header, in any case or spelling, reaches Airflow', () => {
   const rules = headerRules(['X-Auth-User', 'X-Auth-Email', 'X-Auth-Roles', 'X-Auth-Groups', 'X-Airgate-Assertion', 'X-Auth-Encoding'], ['airgate_session', 'airgate_login']);
-  const spelled = fc.tuple(fc.constantFrom('x-auth-user', 'x-auth-roles', 'x-airgate-assertion', 'x-auth-encoding', 'x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-forwarded-for', 'host', 'x-request-id'), fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), fc.array(fc.boolean(), { minLength: 30, maxLength: 30 })).map(([name, upper, underscore]) =>
-    [...name].map((c, i) => (c === '-' && underscore[i] ? '_' : upper[i] ? c.toUpperCase() : c)).join(''),
-  );
+  const spelled = fc
+    .tuple(
+      fc.constantFrom('x-auth-user', 'x-auth-roles', 'x-airgate-assertion', 'x-auth-encoding', 'x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-forwarded-for', 'host', 'x-request-id'),
+      fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }),
+      fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }),
+    )
+    .map(([name, upper, underscore]) => [...name].map((c, i) => (c === '-' && underscore[i] ? '_' : upper[i] ? c.toUpperCase() : c)).join(''));
   fc.assert(
     fc.property(fc.array(fc.tuple(fc.oneof(spelled, fc.string({ minLength: 1, maxLength: 12 })), fc.string({ maxLength: 20 })), { maxLength: 12 }), fc.boolean(), (pairs, drop) => {
       const raw = pairs.flat();
-      const out = upstreamRequestHeaders(raw, { requestId: 'r1', peer: '127.0.0.1', trustXff: false, proto: 'http', port: '80', upstreamHost: undefined, upgrading: false, dropUnderscore: drop, dropAuthorization: false, identity: ['X-Auth-User', 'alice'] }, rules);
+      const out = upstreamRequestHeaders(
+        raw,
+        { requestId: 'r1', peer: '127.0.0.1', trustXff: false, proto: 'http', port: '80', upstreamHost: undefined, upgrading: false, dropUnderscore: drop, dropAuthorization: false, identity: ['X-Auth-User', 'alice'] },
+        rules,
+      );
       const names = out.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase().replace(/_/g, '-'));
-      assert.deepEqual(names.filter((n) => n === 'x-auth-user'), ['x-auth-user'], 'only the gateway’s own identity header');
+      assert.deepEqual(
+        names.filter((n) => n === 'x-auth-user'),
+        ['x-auth-user'],
+        'only the gateway’s own identity header',
+      );
       for (const n of ['x-auth-roles', 'x-airgate-assertion', 'x-auth-encoding', 'x-forwarded-prefix', 'forwarded', 'x-real-ip']) assert.ok(!names.includes(n), n);
       assert.equal(names.filter((n) => n === 'x-forwarded-for').length, 1);
       assert.equal(names.filter((n) => n === 'x-request-id').length, 1);
@@ -119,11 +138,18 @@ test('header hygiene: no client identity or forwarding header, in any case or sp
 
 test('canonicalHost never throws and is idempotent', () => {
   fc.assert(
-    fc.property(fc.oneof(anyString, fc.domain().map((d) => `${d}.:8080`), fc.constantFrom('[::1]:80', 'A.B.', '...', ':', '[')), (h) => {
-      const c = canonicalHost(h);
-      assert.equal(canonicalHost(c), c);
-      assert.equal(c, c.toLowerCase());
-    }),
+    fc.property(
+      fc.oneof(
+        anyString,
+        fc.domain().map((d) => `${d}.:8080`),
+        fc.constantFrom('[::1]:80', 'A.B.', '...', ':', '['),
+      ),
+      (h) => {
+        const c = canonicalHost(h);
+        assert.equal(canonicalHost(c), c);
+        assert.equal(c, c.toLowerCase());
+      },
+    ),
     RUNS,
   );
 });
@@ -135,9 +161,15 @@ test('sealed cookies: no string opens as a session, and a login cookie never doe
   assert.equal(await session.open(sealedLogin), undefined);
   const parts = sealedLogin.split('.');
   await fc.assert(
-    fc.asyncProperty(fc.oneof(anyString, fc.tuple(fc.nat(4), anyString).map(([i, s]) => parts.map((p, j) => (j === i ? s : p)).join('.'))), async (token) => {
-      assert.equal(await session.open(token), undefined);
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        anyString,
+        fc.tuple(fc.nat(4), anyString).map(([i, s]) => parts.map((p, j) => (j === i ? s : p)).join('.')),
+      ),
+      async (token) => {
+        assert.equal(await session.open(token), undefined);
+      },
+    ),
     { numRuns: 1000 },
   );
 });

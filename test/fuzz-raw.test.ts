@@ -283,10 +283,30 @@ function h2Seeds(): Buffer[] {
     seq(frame(0x1, 0x5, 1, req('/api/v1/connections'))),
     seq(frame(0x1, 0x5, 1, req('/api/v1/dags', [['authorization', `Bearer ${token}`]]))),
     seq(frame(0x1, 0x4, 1, req('/clear', [['content-type', 'application/x-www-form-urlencoded']], 'POST')), frame(0x0, 0x1, 1, Buffer.from('dag_id=team_b_x'))),
-    seq(frame(0x1, 0x5, 1, req('/home', [['x_auth_user', 'admin'], ['x-auth-user', 'admin']]))),
+    seq(
+      frame(
+        0x1,
+        0x5,
+        1,
+        req('/home', [
+          ['x_auth_user', 'admin'],
+          ['x-auth-user', 'admin'],
+        ]),
+      ),
+    ),
     seq(frame(0x1, 0x1, 1, req('/home').subarray(0, 20)), frame(0x9, 0x4, 1, req('/home').subarray(20))),
     seq(frame(0x1, 0x5, 1, req('/home')), frame(0x3, 0, 1, Buffer.from([0, 0, 0, 8])), frame(0x1, 0x5, 3, req('/admin'))),
-    seq(frame(0x1, 0x5, 1, req('/home', [['connection', 'upgrade'], ['upgrade', 'websocket']]))),
+    seq(
+      frame(
+        0x1,
+        0x5,
+        1,
+        req('/home', [
+          ['connection', 'upgrade'],
+          ['upgrade', 'websocket'],
+        ]),
+      ),
+    ),
     seq(frame(0x6, 0, 0, Buffer.alloc(8)), frame(0x8, 0, 0, Buffer.from([0, 0, 0, 100])), frame(0x1, 0x5, 1, req('/home'))),
   ];
 }

@@ -99,8 +99,14 @@ test('scheduler unhealthy on one node takes it out; on every node all stay in an
     const status = await request(`http://127.0.0.1:${gw.gateway.admin!.port}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const body = (await status.body.json()) as { backends: { clusterDegraded: string | null; servers: { status: string }[] }[] };
     assert.equal(body.backends[0]!.clusterDegraded, 'scheduler unhealthy on every server');
-    assert.deepEqual(body.backends[0]!.servers.map((s) => s.status), ['up', 'up', 'up']);
-    assert.ok(gw.logs.lines.some((l) => l.level === 50 && String(l.msg).startsWith('cluster degraded')), 'logged as an error');
+    assert.deepEqual(
+      body.backends[0]!.servers.map((s) => s.status),
+      ['up', 'up', 'up'],
+    );
+    assert.ok(
+      gw.logs.lines.some((l) => l.level === 50 && String(l.msg).startsWith('cluster degraded')),
+      'logged as an error',
+    );
     const res = await request(`${gw.url}/health`);
     assert.equal(res.statusCode, 200, 'still served');
     await res.body.dump();
@@ -125,7 +131,7 @@ test('every server down: a clear 503 (HTML for browsers, JSON for APIs) with Ret
     assert.match(await html.body.text(), /<h1>503 Service Unavailable<\/h1>/);
     const api = await request(`${gw.url}/api/v1/dags`, { headers: { accept: 'application/json' } });
     assert.equal(api.statusCode, 503);
-    assert.equal((await api.body.json() as { code: string }).code, 'AIRGATE_ERR_NO_SERVER');
+    assert.equal(((await api.body.json()) as { code: string }).code, 'AIRGATE_ERR_NO_SERVER');
     const own = await request(`${gw.url}/_airgate/health`);
     assert.equal(own.statusCode, 200);
     assert.deepEqual(await own.body.json(), { status: 'ok' });
@@ -174,7 +180,12 @@ test('rolling upgrade under mixed load: drain → stop → restart → ready on 
   const api = async () => {
     while (!stop) {
       try {
-        const r = await request(`${gw.url}/api/v1/dags/dag_${trigger % 50}/dagRuns`, { dispatcher: agent, method: 'POST', headers: { authorization: BASIC, 'content-type': 'application/json' }, body: JSON.stringify({ dag_run_id: `run-${trigger++}` }) });
+        const r = await request(`${gw.url}/api/v1/dags/dag_${trigger % 50}/dagRuns`, {
+          dispatcher: agent,
+          method: 'POST',
+          headers: { authorization: BASIC, 'content-type': 'application/json' },
+          body: JSON.stringify({ dag_run_id: `run-${trigger++}` }),
+        });
         count(r.headers['x-sim-node']);
         if (r.statusCode !== 200) failures.push(`POST dagRuns ${r.statusCode}`);
         await r.body.dump();

@@ -251,7 +251,10 @@ describe('HealthChecker.apply', () => {
       h.checker.apply(h.s('web-2'), schedulerDown());
       h.checker.apply(h.s('web-3'), schedulerDown());
       h.checker.apply(h.s('web-1'), schedulerDown());
-      assert.deepEqual(['web-1', 'web-2', 'web-3'].map((n) => h.s(n).health), ['up', 'up', 'up']);
+      assert.deepEqual(
+        ['web-1', 'web-2', 'web-3'].map((n) => h.s(n).health),
+        ['up', 'up', 'up'],
+      );
       assert.equal(h.checker.clusterDegraded, 'scheduler unhealthy on every server');
       assert.deepEqual(h.rec.transitions, [], 'no node went down');
     } finally {

@@ -84,7 +84,11 @@ test('#1 undecodable escapes in a DAG id answer 400 and the gateway keeps servin
       assert.ok(headerOf(r, 'x-request-id'));
     }
   }
-  assert.deepEqual(up.seen.slice(before).map((x) => x.url), [], 'nothing reached the upstream');
+  assert.deepEqual(
+    up.seen.slice(before).map((x) => x.url),
+    [],
+    'nothing reached the upstream',
+  );
   await alive();
 });
 
@@ -183,16 +187,41 @@ test('#8 the client address comes from the whole X-Forwarded-For chain behind a 
 test('#9 #10 identity headers in any spelling and forwarding headers the gateway does not set never reach Airflow', async () => {
   const r = await rawExchange(
     port,
-    raw(['GET /dags/team_a_x/grid HTTP/1.1', 'Host: a', 'X_Auth_User: admin', 'X-Auth_User: admin', 'x-auth-user: admin', 'X_Airgate_Assertion: forged', 'X-Auth-Encoding: percent', 'X-Forwarded-Prefix: /evil', 'Forwarded: for=1.2.3.4;proto=https', 'X-Real-IP: 1.2.3.4', 'X-Original-URL: /admin', 'X-Custom_Thing: y', 'Connection: close']),
+    raw([
+      'GET /dags/team_a_x/grid HTTP/1.1',
+      'Host: a',
+      'X_Auth_User: admin',
+      'X-Auth_User: admin',
+      'x-auth-user: admin',
+      'X_Airgate_Assertion: forged',
+      'X-Auth-Encoding: percent',
+      'X-Forwarded-Prefix: /evil',
+      'Forwarded: for=1.2.3.4;proto=https',
+      'X-Real-IP: 1.2.3.4',
+      'X-Original-URL: /admin',
+      'X-Custom_Thing: y',
+      'Connection: close',
+    ]),
   );
   assert.equal(statusOf(r), 200);
-  const names = up.seen.at(-1)!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  const names = up.seen
+    .at(-1)!
+    .rawHeaders.filter((_, i) => i % 2 === 0)
+    .map((n) => n.toLowerCase());
   for (const bad of ['x_auth_user', 'x-auth_user', 'x-auth-user', 'x_airgate_assertion', 'x-auth-encoding', 'x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-original-url', 'x-custom_thing']) assert.ok(!names.includes(bad), `${bad} was forwarded`);
 });
 
 test('#11 the login lockout holds for chunked and oversized login forms', async () => {
   const attempt = (user: string, chunked: boolean) =>
-    rawExchange(port, chunked ? raw(['POST /login/ HTTP/1.1', 'Host: a', 'Content-Type: application/x-www-form-urlencoded', 'Transfer-Encoding: chunked', 'Connection: close'], `${(`username=${user}&password=x`.length).toString(16)}\r\nusername=${user}&password=x\r\n0\r\n\r\n`) : raw(['POST /login/ HTTP/1.1', 'Host: a', 'Content-Type: application/x-www-form-urlencoded', `Content-Length: ${`username=${user}&password=x`.length}`, 'Connection: close'], `username=${user}&password=x`));
+    rawExchange(
+      port,
+      chunked
+        ? raw(
+            ['POST /login/ HTTP/1.1', 'Host: a', 'Content-Type: application/x-www-form-urlencoded', 'Transfer-Encoding: chunked', 'Connection: close'],
+            `${`username=${user}&password=x`.length.toString(16)}\r\nusername=${user}&password=x\r\n0\r\n\r\n`,
+          )
+        : raw(['POST /login/ HTTP/1.1', 'Host: a', 'Content-Type: application/x-www-form-urlencoded', `Content-Length: ${`username=${user}&password=x`.length}`, 'Connection: close'], `username=${user}&password=x`),
+    );
   const big = `username=eve&password=${'x'.repeat(70_000)}`;
   const r = await rawExchange(port, raw(['POST /login/ HTTP/1.1', 'Host: a', 'Content-Type: application/x-www-form-urlencoded', `Content-Length: ${big.length}`], big));
   assert.equal(statusOf(r), 413, 'a login form too large to read is refused, not forwarded unread');
@@ -247,7 +276,7 @@ test('#19 bytes after a Connection: close request never come ahead of its answer
 test('#21 a client that half-closes after its last request still gets the answer', async () => {
   const r = await rawExchange(port, raw(['GET /dags/team_a_x/grid HTTP/1.1', 'Host: a', 'Connection: close']), { endAfterWrite: true });
   assert.equal(statusOf(r), 200);
-  assert.match(r, /\r\nok\r\n0\r\n\r\n$/, "the whole body arrived");
+  assert.match(r, /\r\nok\r\n0\r\n\r\n$/, 'the whole body arrived');
   const r10 = await rawExchange(port, raw(['GET /dags/team_a_x/grid HTTP/1.0', 'Host: a']), { endAfterWrite: true });
   assert.equal(statusOf(r10), 200);
 });
@@ -264,7 +293,7 @@ test('two Host headers, or a Host that disagrees with an absolute-form target, a
   assert.equal(up.seen.length, before);
 });
 
-test('#12 a renamed session cookie never reaches Airflow; Airflow\'s own cookies do', async () => {
+test("#12 a renamed session cookie never reaches Airflow; Airflow's own cookies do", async () => {
   const r = await request(`${gw.url}/dags/team_a_x/grid`, { headers: { cookie: 'gw_session=sealed-value; session=airflow-session; airgate_login=x; other=1' } });
   assert.equal(r.statusCode, 200);
   await r.body.text();
@@ -323,7 +352,7 @@ routes:
   }
 });
 
-test('the per-request error boundary: an exception inside a filter is that request\'s 500, and the next request is served', async () => {
+test("the per-request error boundary: an exception inside a filter is that request's 500, and the next request is served", async () => {
   // Fault injection: a filter that throws stands for any bug in the request path.
   const runtime = gw.gateway.runtime;
   const original = runtime.filters;
@@ -349,7 +378,11 @@ test('the per-request error boundary: an exception inside a filter is that reque
 
 test('#15 admin API bodies are capped: a large body answers 413 and changes nothing', async () => {
   const admin = `http://127.0.0.1:${gw.gateway.admin!.port}`;
-  const r = await request(`${admin}/backends/airflow/servers/up`, { method: 'POST', headers: { authorization: 'Bearer hostile-input-admin-token-0123456789', 'content-type': 'application/json' }, body: `{"state":"drain","pad":"${'x'.repeat(200_000)}"}` }).catch((err: Error) => err);
+  const r = await request(`${admin}/backends/airflow/servers/up`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer hostile-input-admin-token-0123456789', 'content-type': 'application/json' },
+    body: `{"state":"drain","pad":"${'x'.repeat(200_000)}"}`,
+  }).catch((err: Error) => err);
   if (r instanceof Error) assert.match(r.message, /EPIPE|ECONNRESET|other side closed|SocketError/i);
   else {
     assert.equal(r.statusCode, 413);

@@ -29,7 +29,9 @@ before(async () => {
   sims = await Promise.all(['web-1', 'web-2'].map((name) => new SimulatedAirflow({ name, airflow2: { webserverConfig: true, airgate: { jwksUrl: `${origin}/_airgate/jwks.json` } } }).start()));
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   idpSigningKey = { ...(await exportJWK(privateKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
-  idp = await new DevIdp().start([{ clientId: 'airgate', clientSecret: 'airgate-secret', redirectUris: [`${origin}/_airgate/callback`], postLogoutRedirectUris: [`${origin}/`], backchannelLogoutUri: `${origin}/_airgate/backchannel-logout` }], { jwks: { keys: [idpSigningKey] } });
+  idp = await new DevIdp().start([{ clientId: 'airgate', clientSecret: 'airgate-secret', redirectUris: [`${origin}/_airgate/callback`], postLogoutRedirectUris: [`${origin}/`], backchannelLogoutUri: `${origin}/_airgate/backchannel-logout` }], {
+    jwks: { keys: [idpSigningKey] },
+  });
   // A second issuer for machine tokens: its JWKS served over HTTP.
   const mk = await generateKeyPair('ES256', { extractable: true });
   const mPub = { ...(await exportJWK(mk.publicKey)), kid: 'm1', alg: 'ES256', use: 'sig' };
@@ -70,7 +72,11 @@ routes:
   - { host: machine.test, path: /, backend: airflow, auth: bearer }
 `;
   gw = await startGateway(gatewayYaml);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 });
 
 after(async () => {
@@ -133,7 +139,10 @@ test('a real browser logs in through the IdP and Airflow sees the user, the role
 });
 
 test('roles map by group, then by email domain, then the default', async () => {
-  for (const [user, role] of [['bob', 'Op'], ['carol', 'Viewer']] as const) {
+  for (const [user, role] of [
+    ['bob', 'Op'],
+    ['carol', 'Viewer'],
+  ] as const) {
     const { context, page } = await browserLogin(user);
     try {
       const echo = JSON.parse((await page.textContent('body'))!) as Echo;

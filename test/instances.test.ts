@@ -27,7 +27,11 @@ routes: [{ path: /, backend: airflow, auth: sso }]
 `;
   const a = await startGateway(yaml(portA));
   const b = await startGateway(yaml(portB));
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -50,11 +54,12 @@ routes: [{ path: /, backend: airflow, auth: sso }]
 
     // One total across both instances for the user.
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) for (const o of origins) {
-      const r = await request(`${o}/api/v1/dags`, { headers: { cookie, accept: 'application/json' } });
-      statuses.push(r.statusCode);
-      await r.body.dump();
-    }
+    for (let i = 0; i < 5; i++)
+      for (const o of origins) {
+        const r = await request(`${o}/api/v1/dags`, { headers: { cookie, accept: 'application/json' } });
+        statuses.push(r.statusCode);
+        await r.body.dump();
+      }
     assert.equal(statuses.filter((s) => s === 429).length, 4, `6 allowed in total, then 429: ${statuses.join(',')}`);
 
     // Logout at B ends the session at A.

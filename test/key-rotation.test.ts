@@ -72,7 +72,10 @@ test('signing keys: the next key is published for the whole lead time before it 
     for (const k of jwks.keys) if (!firstPublished.has(k.kid!)) firstPublished.set(k.kid!, t);
     const token = await signer.assertion({ ...identity, sid: `s-${t}` }, 'airflow', t);
     const kid = decodeProtectedHeader(token).kid!;
-    assert.ok(jwks.keys.some((k) => k.kid === kid), 'the signing key is published');
+    assert.ok(
+      jwks.keys.some((k) => k.kid === kid),
+      'the signing key is published',
+    );
     if (!firstSigned.has(kid)) firstSigned.set(kid, t);
     issued.push({ token, at: t, kid });
     // Tokens signed earlier still verify against the JWKS as it is now, until they expire.

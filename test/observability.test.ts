@@ -170,7 +170,11 @@ routes:
     await pause.body.dump();
     const tokenRes = await request(`${gw.url}/auth/token`, { method: 'POST', headers: { host: 'v3.example', 'content-type': 'application/json' }, body: '{"username":"admin","password":"admin"}' });
     const { access_token } = (await tokenRes.body.json()) as { access_token: string };
-    const v3trigger = await request(`${gw.url}/api/v2/dags/example_etl/dagRuns`, { method: 'POST', headers: { host: 'v3.example', authorization: `Bearer ${access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ dag_run_id: 'v3-run', logical_date: null }) });
+    const v3trigger = await request(`${gw.url}/api/v2/dags/example_etl/dagRuns`, {
+      method: 'POST',
+      headers: { host: 'v3.example', authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ dag_run_id: 'v3-run', logical_date: null }),
+    });
     assert.equal(v3trigger.statusCode, 200);
     await v3trigger.body.dump();
     const list = await request(`${gw.url}/api/v1/dags`, { headers: { authorization: BASIC } });
@@ -222,7 +226,10 @@ test('Prometheus metrics parse as the text format and the counters add up to the
     const duration = family('airgate_request_duration_seconds');
     assert.equal(duration.type, 'HISTOGRAM');
     assert.ok(duration.metrics.length > 0 && duration.metrics.every((m) => m.buckets?.['+Inf'] !== undefined), 'the histogram has buckets');
-    const state = family('airgate_server_state').metrics.filter((m) => m.value === '1').map((m) => `${m.labels?.server}=${m.labels?.state}`).sort();
+    const state = family('airgate_server_state')
+      .metrics.filter((m) => m.value === '1')
+      .map((m) => `${m.labels?.server}=${m.labels?.state}`)
+      .sort();
     assert.deepEqual(state, ['web-1=up', 'web-2=up', 'web-3=drain'], 'state survives the reload');
     assert.equal(family('airgate_backend_queue_length').metrics[0]!.value, '0');
     assert.equal(family('airgate_config_reloads_total').metrics.find((m) => m.labels?.result === 'success')!.value, '1');

@@ -77,10 +77,7 @@ rate_limits:
   assert.equal(value(terminations, { termination: 'ok' }), 7, 'the help text says ok is counted: it is');
   assert.equal(value(terminations, { termination: 'rate-limited' }), 1);
   const codes = m('airgate_responses_total');
-  assert.deepEqual(
-    codes.metrics.map((x) => `${x.labels?.backend}:${x.labels?.code}=${x.value}`).sort(),
-    ['airflow:200=5', 'airflow:401=2', 'airflow:403=1', 'airflow:429=1'],
-  );
+  assert.deepEqual(codes.metrics.map((x) => `${x.labels?.backend}:${x.labels?.code}=${x.value}`).sort(), ['airflow:200=5', 'airflow:401=2', 'airflow:403=1', 'airflow:429=1']);
   const rejections = m('airgate_rejections_total');
   assert.deepEqual(rejections.metrics.map((x) => `${x.labels?.reason}/${x.labels?.name}=${x.value}`).sort(), ['forbidden/no-delete=1', 'rate-limited/dag-list=1']);
   assert.equal(m('airgate_request_phase_seconds').type, 'HISTOGRAM');

@@ -317,16 +317,10 @@ describe('wait queue', () => {
 describe('wait queue through Backend', () => {
   function buildFull(): Built {
     const clock = new ManualClock(0);
-    const backend = backendFromYaml(
-      [
-        'balance: least-conn',
-        'queue: { size: 2, timeout: 1m }',
-        'servers:',
-        '  - { name: web-1, url: "http://127.0.0.1:1", max_connections: 1 }',
-        '  - { name: web-2, url: "http://127.0.0.1:2", max_connections: 1 }',
-      ],
-      { clock, random: seededRandom(1) },
-    );
+    const backend = backendFromYaml(['balance: least-conn', 'queue: { size: 2, timeout: 1m }', 'servers:', '  - { name: web-1, url: "http://127.0.0.1:1", max_connections: 1 }', '  - { name: web-2, url: "http://127.0.0.1:2", max_connections: 1 }'], {
+      clock,
+      random: seededRandom(1),
+    });
     open.push(backend);
     return { backend, clock, ejections: [], s: (name) => backend.server(name)! };
   }

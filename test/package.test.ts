@@ -11,7 +11,13 @@ import assert from 'node:assert/strict';
 // What `npm pack` would publish, and whether that alone runs the gateway.
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const run = promisify(execFile);
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+};
 /** Tools for building, testing and the demo: never needed to run the gateway. */
 const DEV_ONLY = ['oidc-provider', 'koa', 'typescript', 'playwright-core', 'ws', 'fast-check', 'parse-prometheus-text-format', 'eslint', 'prettier', 'typescript-eslint'];
 const isDevOnly = (name: string) => DEV_ONLY.includes(name) || name.startsWith('@types/') || name.startsWith('@typescript-eslint/');
@@ -20,7 +26,7 @@ let files: string[] = [];
 
 before(async () => {
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
-  files = ((JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path)).sort();
+  files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
 });
 
 test('npm pack lists only what a user runs: the gateway, its docs, README and package.json', () => {
@@ -60,7 +66,11 @@ test('shipped code imports only Node built-ins, production dependencies and othe
     }
   }
   assert.deepEqual(optional, ['dist/src/sim/demo-cluster.js']);
-  assert.deepEqual(Object.keys(pkg.dependencies).filter((d) => !used.has(d)), [], 'no unused production dependency');
+  assert.deepEqual(
+    Object.keys(pkg.dependencies).filter((d) => !used.has(d)),
+    [],
+    'no unused production dependency',
+  );
 });
 
 test('no production dependency, direct or transitive, is a development tool; the demo’s IdP is a devDependency', () => {

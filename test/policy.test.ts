@@ -94,7 +94,26 @@ test('normalization: unreserved escapes decoded, dot segments and double slashes
 });
 
 test('ACL bypass suite: encoded, dotted, doubled and mixed-case variants of a denied path never pass', async () => {
-  const variants = ['/api/v1/connections', '/api/v1/%63onnections', '/api/v1/./connections', '/api/v1//connections', '//api/v1/connections', '/API/v1/connections', '/Api/V1/Connections', '/api/v1/x/../connections', '/api/v1/connections/', '/api/v1/connections?x=1', '/api/v1/%2e/connections', '/api/v1/connections/my_conn', '/admin/users/list', '/ADMIN/', '/api%2Fv1/connections', '/api/v1\\connections', '/api/v1/%5cconnections', '/x/../../api/v1/connections'];
+  const variants = [
+    '/api/v1/connections',
+    '/api/v1/%63onnections',
+    '/api/v1/./connections',
+    '/api/v1//connections',
+    '//api/v1/connections',
+    '/API/v1/connections',
+    '/Api/V1/Connections',
+    '/api/v1/x/../connections',
+    '/api/v1/connections/',
+    '/api/v1/connections?x=1',
+    '/api/v1/%2e/connections',
+    '/api/v1/connections/my_conn',
+    '/admin/users/list',
+    '/ADMIN/',
+    '/api%2Fv1/connections',
+    '/api/v1\\connections',
+    '/api/v1/%5cconnections',
+    '/x/../../api/v1/connections',
+  ];
   const before = v2.requests;
   const token = await sign({ sub: 'ann', groups: ['team-a'] });
   for (const path of variants) {
@@ -111,7 +130,12 @@ test('ACL bypass suite: encoded, dotted, doubled and mixed-case variants of a de
 test('a team rule lets team A trigger team_a_etl and forbids team_b_report, on /api/v1 and /api/v2 alike', async () => {
   const teamA = await sign({ sub: 'ann', groups: ['team-a'] });
   const trigger = async (url: string, dag: string, host?: string) => {
-    const res = await request(`${url}/dags/${dag}/dagRuns`, { dispatcher: agent, method: 'POST', headers: { authorization: `Bearer ${teamA}`, 'content-type': 'application/json', ...(host ? { host } : {}) }, body: JSON.stringify({ dag_run_id: `r-${Math.random()}`, logical_date: null }) });
+    const res = await request(`${url}/dags/${dag}/dagRuns`, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { authorization: `Bearer ${teamA}`, 'content-type': 'application/json', ...(host ? { host } : {}) },
+      body: JSON.stringify({ dag_run_id: `r-${Math.random()}`, logical_date: null }),
+    });
     const body = await res.body.text();
     return { status: res.statusCode, code: res.headers['x-airgate-error'], body };
   };
@@ -204,7 +228,11 @@ routes: [{ path: /, backend: af3, auth: passthrough }]
     }
     assert.deepEqual(statuses, [204, 204, 204, 204, 204]);
     const other = [await request(`${g.url}/api/v2/version`), await request(`${g.url}/api/v2/version`)];
-    assert.deepEqual(other.map((r) => r.statusCode), [200, 429], 'other paths are limited');
+    assert.deepEqual(
+      other.map((r) => r.statusCode),
+      [200, 429],
+      'other paths are limited',
+    );
     const limited = other[1]!;
     assert.equal(limited.headers['x-airgate-error'], 'AIRGATE_ERR_RATE_LIMITED');
     assert.equal(limited.headers['ratelimit-limit'], '1');
@@ -268,14 +296,17 @@ test('airgate check reports rules that can never match', async () => {
   const { fileURLToPath } = await import('node:url');
   const dir = mkdtempSync(join(tmpdir(), 'airgate-check-'));
   const file = join(dir, 'airgate.yaml');
-  writeFileSync(file, `listeners: [{ name: p, address: "127.0.0.1:0" }]
+  writeFileSync(
+    file,
+    `listeners: [{ name: p, address: "127.0.0.1:0" }]
 policy:
   rules:
     - { name: lockdown, effect: deny, match: {} }
     - { name: readers, effect: allow, match: { methods: [GET] } }
 backends: { a: { servers: [{ name: s, url: "http://127.0.0.1:1" }] } }
 routes: [{ path: /, backend: a, policy: true }]
-`);
+`,
+  );
   try {
     const out = await new Promise<string>((resolve, reject) =>
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- ExecFileException is an Error; its Omit<> type hides that

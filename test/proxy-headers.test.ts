@@ -37,7 +37,16 @@ test('hop-by-hop request headers are removed, including every header named by Co
 
 test('Host, Referer, Origin, Authorization and cookies pass untouched; X-Forwarded-* are set', async () => {
   const res = await http.req(`${gw.url}/_sim/echo?x=1`, {
-    headers: { host: 'airflow.example.com:8443', referer: 'https://airflow.example.com:8443/home', origin: 'https://airflow.example.com:8443', authorization: 'Basic YWRtaW46YWRtaW4=', cookie: 'session=abc; _token=xyz', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', 'x-forwarded-port': '1' },
+    headers: {
+      host: 'airflow.example.com:8443',
+      referer: 'https://airflow.example.com:8443/home',
+      origin: 'https://airflow.example.com:8443',
+      authorization: 'Basic YWRtaW46YWRtaW4=',
+      cookie: 'session=abc; _token=xyz',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-port': '1',
+    },
   });
   const echo = (await res.body.json()) as Echo;
   assert.equal(echo.url, '/_sim/echo?x=1');

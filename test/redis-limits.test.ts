@@ -44,9 +44,15 @@ test('two instances sharing a real redis-server enforce one total; Redis killed 
     await redis.stop();
     const during: number[] = [];
     for (let i = 0; i < 12; i++) during.push(await hit(i % 2 ? a.url : b.url, '198.51.100.2'));
-    assert.ok(during.every((s) => s === 200 || s === 429), `no errors while Redis is down: ${during.join(',')}`);
+    assert.ok(
+      during.every((s) => s === 200 || s === 429),
+      `no errors while Redis is down: ${during.join(',')}`,
+    );
     assert.ok(during.filter((s) => s === 200).length >= 10, 'local limits still let clients through');
-    assert.ok(a.logs.lines.some((l) => String(l.msg).startsWith('Redis unreachable')), 'the fallback is logged');
+    assert.ok(
+      a.logs.lines.some((l) => String(l.msg).startsWith('Redis unreachable')),
+      'the fallback is logged',
+    );
     assert.equal(a.gateway.runtime.limits.shared!.degraded, true);
 
     // Redis returns on the same port: counting is shared again.

@@ -30,7 +30,6 @@ routes:
 `;
 }
 
-
 test('20 reloads under continuous load: zero failed requests; health and operator state carry over; a broken config changes nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airgate-reload-'));
   const file = join(dir, 'airgate.yaml');
@@ -81,7 +80,10 @@ test('20 reloads under continuous load: zero failed requests; health and operato
     assert.equal(bad.statusCode, 422);
     const badBody = (await bad.body.json()) as { ok: boolean; errors: string[] };
     assert.equal(badBody.ok, false);
-    assert.ok(badBody.errors.some((e) => /airgate\.yaml:2:\d+: listeners\[0\]\.adress: unknown key "adress" \(did you mean "address"\?\)/.test(e)), badBody.errors.join('\n'));
+    assert.ok(
+      badBody.errors.some((e) => /airgate\.yaml:2:\d+: listeners\[0\]\.adress: unknown key "adress" \(did you mean "address"\?\)/.test(e)),
+      badBody.errors.join('\n'),
+    );
     assert.equal(gateway.runtime, rt, 'the running runtime is unchanged');
     assert.equal(gateway.reloads.failed, 1);
     assert.ok(logs.lines.some((l) => l.msg === 'configuration reload failed; the running configuration stays'));
@@ -131,7 +133,7 @@ test('SIGHUP reloads `airgate serve`; an in-flight request finishes on the old c
     const streaming = await request(`http://127.0.0.1:${gw.port}/_sim/stream?gate=1&lines=2`);
     const body = streaming.body.text();
     const { writeFileSync: write } = await import('node:fs');
-    const file = (gw.child.spawnargs.at(-1))!;
+    const file = gw.child.spawnargs.at(-1)!;
     write(file, config([sims[1]!]));
     gw.child.kill('SIGHUP');
     await waitFor(() => gw.stdout().includes('configuration reloaded'), 'the reload to be logged');

@@ -44,7 +44,10 @@ test('kill -9 of one of three nodes under continuous GET load: zero failed clien
     assert.equal(load.ok, 3000);
     assert.ok((load.byNode['web-2'] ?? 0) > 0, 'web-2 served before it died');
     assert.ok((load.byNode['web-2'] ?? 0) < 700, `web-2 stopped serving after the kill (served ${load.byNode['web-2']})`);
-    assert.ok(gw.logs.lines.some((l) => l.msg === 'retrying on another server'), 'requests were retried');
+    assert.ok(
+      gw.logs.lines.some((l) => l.msg === 'retrying on another server'),
+      'requests were retried',
+    );
   } finally {
     await gw.gateway.stop(0);
     for (const s of sims) s.child.kill('SIGKILL');
@@ -53,7 +56,12 @@ test('kill -9 of one of three nodes under continuous GET load: zero failed clien
 
 test('peak-ewma moves traffic away from a node that turns slow, and back when it recovers', async () => {
   const sims = await Promise.all(['web-1', 'web-2', 'web-3'].map((name) => new SimulatedAirflow({ name }).start()));
-  const gw = await startGateway(yamlFor(sims.map((s) => ({ name: s.name, url: s.url })), '    peak_ewma: { decay: 1s }'));
+  const gw = await startGateway(
+    yamlFor(
+      sims.map((s) => ({ name: s.name, url: s.url })),
+      '    peak_ewma: { decay: 1s }',
+    ),
+  );
   try {
     const warm = await runLoad(`${gw.url}/health`, { total: 300, concurrency: 6 });
     assert.deepEqual(warm.failed, []);
@@ -79,7 +87,12 @@ test('peak-ewma moves traffic away from a node that turns slow, and back when it
 
 test('sticky: a login stays on one node; when that node goes down the next request lands elsewhere with a new cookie; a forged cookie is ignored', async () => {
   const sims = await Promise.all(['web-1', 'web-2', 'web-3'].map((name) => new SimulatedAirflow({ name, secretKey: 'shared-key' }).start()));
-  const gw = await startGateway(yamlFor(sims.map((s) => ({ name: s.name, url: s.url })), '    sticky: { cookie: airgate_node, ttl: 12h, keys: ["a-very-secret-sticky-key"] }'));
+  const gw = await startGateway(
+    yamlFor(
+      sims.map((s) => ({ name: s.name, url: s.url })),
+      '    sticky: { cookie: airgate_node, ttl: 12h, keys: ["a-very-secret-sticky-key"] }',
+    ),
+  );
   const http = client();
   try {
     const jar = new CookieJar();

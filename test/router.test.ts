@@ -48,10 +48,7 @@ test('the longest matching prefix wins, whatever the order in the file', async (
 });
 
 test('the chosen route carries its backend and timeouts from the config', async (t) => {
-  const { router, runtime } = routerFor(t, [
-    '{ name: root, path: /, backend: web }',
-    '{ name: logs, path: /api/v1/dags, backend: api, preserve_host: false, timeouts: { response_headers: 180s, body_idle: 10m, request: 15m } }',
-  ]);
+  const { router, runtime } = routerFor(t, ['{ name: root, path: /, backend: web }', '{ name: logs, path: /api/v1/dags, backend: api, preserve_host: false, timeouts: { response_headers: 180s, body_idle: 10m, request: 15m } }']);
   const logs = router.match('x', '/api/v1/dags/d/dagRuns');
   assert.ok(logs);
   assert.equal(logs.backend, runtime.backends.get('api'));
@@ -80,11 +77,7 @@ test('a prefix matches whole path segments only', async (t) => {
 });
 
 test('routes naming the host beat host-less ones, even with a shorter prefix', async (t) => {
-  const { router } = routerFor(t, [
-    '{ name: any-api, path: /api/v1, backend: api }',
-    '{ name: any-root, path: /, backend: web }',
-    '{ name: host-root, host: airflow.example.com, path: /, backend: web }',
-  ]);
+  const { router } = routerFor(t, ['{ name: any-api, path: /api/v1, backend: api }', '{ name: any-root, path: /, backend: web }', '{ name: host-root, host: airflow.example.com, path: /, backend: web }']);
   assert.equal(pick(router, 'airflow.example.com', '/api/v1/dags'), 'host-root');
   assert.equal(pick(router, 'airflow.example.com', '/home'), 'host-root');
   assert.equal(pick(router, 'other.example.com', '/api/v1/dags'), 'any-api');

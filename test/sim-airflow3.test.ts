@@ -162,7 +162,7 @@ test('airflow 3 sim: the Execution API takes only task tokens and sends Refreshe
   const run = await send(`${s.url}/execution/task-instances/ti-1/run`, { authorization: `Bearer ${long}` });
   assert.ok(run.headers['refreshed-api-token'], '/run always gets one');
   await run.body.dump();
-  const ui = await (await send(`${s.url}/auth/token`, { 'content-type': 'application/json' }, 'POST', '{"username":"admin","password":"admin"}')).body.json() as { access_token: string };
+  const ui = (await (await send(`${s.url}/auth/token`, { 'content-type': 'application/json' }, 'POST', '{"username":"admin","password":"admin"}')).body.json()) as { access_token: string };
   const wrongAud = await send(`${s.url}/execution/task-instances/ti-1/heartbeat`, { authorization: `Bearer ${ui.access_token}` });
   assert.equal(wrongAud.statusCode, 403);
   assert.match(((await wrongAud.body.json()) as { detail: string }).detail, /^Invalid auth token/);

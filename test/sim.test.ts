@@ -208,7 +208,10 @@ test('airflow 2 REST: /api/v1/dags with basic auth admin:admin lists the DAGs', 
   const res = await req(`${s.url}/api/v1/dags`, { headers: { authorization: basic('admin', 'admin') } });
   assert.equal(res.statusCode, 200);
   const body = (await res.body.json()) as { dags: { dag_id: string }[]; total_entries: number };
-  assert.deepEqual(body.dags.map((d) => d.dag_id), ['example_etl', 'team_a_etl', 'team_b_report']);
+  assert.deepEqual(
+    body.dags.map((d) => d.dag_id),
+    ['example_etl', 'team_a_etl', 'team_b_report'],
+  );
   assert.equal(body.total_entries, 3);
 });
 

@@ -112,7 +112,11 @@ test('status prints one row per server, follows a drain and traffic, and lists t
     assert.match(r.P99_MS!, /^\d+\.\d$/, 'every server answered requests, so it has a p99');
     assert.equal(r.URL, sim.url);
   }
-  assert.equal([...before.rows.values()].reduce((n, r) => n + Number(r.SERVED), 0), 30, 'the 30 requests are all counted');
+  assert.equal(
+    [...before.rows.values()].reduce((n, r) => n + Number(r.SERVED), 0),
+    30,
+    'the 30 requests are all counted',
+  );
 
   // Drain web-2 through the admin API, then send more traffic.
   const drained = await request(`${s.admin}/backends/airflow/servers/web-2`, { dispatcher: s.http, method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"state":"drain"}' });

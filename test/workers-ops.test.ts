@@ -11,9 +11,19 @@ import { counterSamples, freshRequests, jsonLines, listensOn, scrape, waitForAsy
 
 const TOKEN = 'workers-ops-admin-token-0123';
 
-const workerPids = (gw: SpawnedGateway): number[] => jsonLines(gw.stdout()).filter((l) => l.msg === 'airgate started').map((l) => l.pid as number);
+const workerPids = (gw: SpawnedGateway): number[] =>
+  jsonLines(gw.stdout())
+    .filter((l) => l.msg === 'airgate started')
+    .map((l) => l.pid as number);
 const adminOf = (gw: SpawnedGateway): string => `http://127.0.0.1:${/"admin":"127\.0\.0\.1:(\d+)"/.exec(gw.stdout())![1]}`;
-const idsIn = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { request_id: string }).request_id) : []);
+const idsIn = (file: string): string[] =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { request_id: string }).request_id)
+    : [];
 const reopenedLines = (gw: SpawnedGateway, signal: string) => jsonLines(gw.stdout()).filter((l) => l.msg === 'log files reopened' && l.signal === signal);
 
 test('logrotate with 2 workers: mv + SIGUSR1, then mv + SIGHUP to the primary: every worker reopens, no line is lost or misplaced; SIGUSR1 never opens the inspector', async () => {
@@ -108,7 +118,10 @@ test('workers: a refused reload counts as a failure in /metrics; the admin API r
     assert.equal(await failures(), 2);
 
     await waitFor(() => existsSync(audit) && readFileSync(audit, 'utf8').split('\n').filter(Boolean).length >= 3, 'three audit lines');
-    const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(audit, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(
       lines.map((l) => [l.type, l.action, l.user, l.auth, l.success]),
       [
@@ -143,7 +156,10 @@ test('workers: machine-wide counters never decrease when a worker is killed with
     assert.ok(victim, 'the second worker served requests');
     const before = counterSamples(await scrape(admin, TOKEN));
     const servedBefore = (await status()).backends[0]!.servers.reduce((a, s) => a + s.served, 0);
-    assert.ok([...before].some(([k, v]) => k.startsWith('airgate_requests_total') && v > 0), 'requests were counted');
+    assert.ok(
+      [...before].some(([k, v]) => k.startsWith('airgate_requests_total') && v > 0),
+      'requests were counted',
+    );
 
     process.kill(victim.pid, 'SIGKILL');
     await waitFor(() => gw.stdout().includes('worker died; starting a new one'), 'the primary to notice');

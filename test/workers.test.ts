@@ -121,14 +121,21 @@ test('workers: health is checked once per machine and reaches every worker; a dr
     const families = parsePrometheus(await scrape.body.text());
     const total = families.find((f) => f.name === 'airgate_requests_total')!.metrics.reduce((a, m) => a + Number(m.value), 0);
     assert.equal(total, sent, 'the requests of both workers are counted');
-    const up = families.find((f) => f.name === 'airgate_server_state')!.metrics.filter((m) => m.value !== '0').map((m) => `${m.labels?.server}=${m.labels?.state}:${m.value}`).sort();
+    const up = families
+      .find((f) => f.name === 'airgate_server_state')!
+      .metrics.filter((m) => m.value !== '0')
+      .map((m) => `${m.labels?.server}=${m.labels?.state}:${m.value}`)
+      .sort();
     assert.deepEqual(up, ['web-1=down:1', 'web-2=drain:1', 'web-3=up:1'], 'states are not doubled by the number of workers');
 
     // /status likewise shows the machine: served counts of both workers added up.
     const status = (await (await request(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${token}` } })).body.json()) as { backends: { servers: { name: string; served: number; status: string }[] }[] };
     const served = status.backends[0]!.servers.reduce((a, s2) => a + s2.served, 0);
     assert.equal(served, sent, 'requests served by both workers');
-    assert.deepEqual(status.backends[0]!.servers.map((s2) => s2.status), ['down', 'drain', 'up']);
+    assert.deepEqual(
+      status.backends[0]!.servers.map((s2) => s2.status),
+      ['down', 'drain', 'up'],
+    );
   } finally {
     gw.cleanup();
     await Promise.all(sims.map((s) => s.stop()));

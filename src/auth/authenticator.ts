@@ -114,7 +114,8 @@ export class Authenticator {
 
   /** `bootId`: this start of the gateway (sessions of the memory store do not outlive it). */
   static async create(cfg: Auth, logger: Logger, bootId: string, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
-    const signer = previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create({ files: cfg.assertion.keys, rotation: cfg.assertion.rotation }, cfg.assertion.ttl, cfg.assertion.issuer);
+    const signer =
+      previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create({ files: cfg.assertion.keys, rotation: cfg.assertion.rotation }, cfg.assertion.ttl, cfg.assertion.issuer);
     const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
     const a = new Authenticator(cfg, signer, logger, store, bootId);
     if (a.oidc) await a.oidc.discover();
@@ -273,4 +274,3 @@ export function sameOriginPath(target: string | undefined): string {
     return '/';
   }
 }
-

@@ -32,7 +32,9 @@ export function derivedSigningKey(secret: string, period: number): SigningKey {
 
 /** RFC 7638 JWK thumbprint of an EC public key (the same kid jose's calculateJwkThumbprint gives). */
 export function thumbprint(jwk: JWK): string {
-  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest('base64url');
+  return createHash('sha256')
+    .update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+    .digest('base64url');
 }
 
 export interface RotationSettings {

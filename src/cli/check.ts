@@ -12,14 +12,17 @@ export function checkCommand(opts: { config: string }): void {
   out.push('backends:');
   for (const [name, b] of Object.entries(cfg.backends)) {
     const h = b.health;
-    out.push(`  ${name}  ${b.balance}${b.sticky ? `, sticky cookie ${b.sticky.cookie}` : ''}, retries ${b.retries.attempts} on ${b.retries.on.join('/')}, connect timeout ${formatDuration(b.timeouts.connect)}, upstream keep-alive ${formatDuration(b.pool.keep_alive)}`);
     out.push(
-      h.enabled
-        ? `    health: ${b.airflow === 'none' ? 'generic HTTP' : `Airflow ${b.airflow}`} ${healthPath(b)} every ${formatDuration(h.interval)}, timeout ${formatDuration(h.timeout)}, rise ${h.rise}, fall ${h.fall}`
-        : '    health: checks off',
+      `  ${name}  ${b.balance}${b.sticky ? `, sticky cookie ${b.sticky.cookie}` : ''}, retries ${b.retries.attempts} on ${b.retries.on.join('/')}, connect timeout ${formatDuration(b.timeouts.connect)}, upstream keep-alive ${formatDuration(b.pool.keep_alive)}`,
+    );
+    out.push(
+      h.enabled ? `    health: ${b.airflow === 'none' ? 'generic HTTP' : `Airflow ${b.airflow}`} ${healthPath(b)} every ${formatDuration(h.interval)}, timeout ${formatDuration(h.timeout)}, rise ${h.rise}, fall ${h.fall}` : '    health: checks off',
     );
     const d = b.discovery;
-    if (d) out.push(`    discovery: DNS ${d.type} ${d.dns}${d.port ? ` port ${d.port}` : ''} via ${d.resolvers?.join(', ') ?? 'the system resolvers'}, every ${formatDuration(d.min_interval)}–${formatDuration(d.interval)} (TTL), at most ${d.max_servers} servers`);
+    if (d)
+      out.push(
+        `    discovery: DNS ${d.type} ${d.dns}${d.port ? ` port ${d.port}` : ''} via ${d.resolvers?.join(', ') ?? 'the system resolvers'}, every ${formatDuration(d.min_interval)}–${formatDuration(d.interval)} (TTL), at most ${d.max_servers} servers`,
+      );
     for (const s of b.servers) out.push(`    ${s.name}  ${s.url.origin}  weight ${s.weight}${s.max_connections ? `, max ${s.max_connections} in flight` : ''}${s.tier || s.backup ? `, tier ${s.tier ?? 2}` : ''}`);
   }
   out.push('routes (in file order; a host match comes first, then the longest matching prefix):');

@@ -111,7 +111,11 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
   // Health checks run here, once per machine; every change reaches the workers within 250 ms.
   let health = new Runtime(cfg, logger);
   // DNS discovery runs here too, once per machine; workers get the lists with the health.
-  const discovery = new DiscoveryManager(() => health.backends, logger, (backend, plan) => logger.info({ backend, added: plan.add.map((s) => s.name), retiring: plan.retire }, `discovery: ${backend} changed`));
+  const discovery = new DiscoveryManager(
+    () => health.backends,
+    logger,
+    (backend, plan) => logger.info({ backend, added: plan.add.map((s) => s.name), retiring: plan.retire }, `discovery: ${backend} changed`),
+  );
   discovery.configure(cfg);
   await discovery.start();
   health.startHealthChecks();

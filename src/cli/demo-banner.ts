@@ -52,7 +52,7 @@ export function demoBanner(b: BannerInput): string {
     `  Open it in a browser and log in as alice (Admin), bob (Op) or carol (Viewer), any password.`,
     `  Who you are: ${b.url}/_airgate/userinfo    Log out: ${b.url}/_airgate/logout`,
     `  Dashboard: ${b.adminUrl}/dashboard   (sign in with the admin token ${b.adminToken})`,
-    ...(b.airflow === 3 ? ['  /ui and /api/v2 reach Airflow 3 as the user you log in as, with that role; curl can send Airflow\'s own /auth/token token instead.'] : []),
+    ...(b.airflow === 3 ? ["  /ui and /api/v2 reach Airflow 3 as the user you log in as, with that role; curl can send Airflow's own /auth/token token instead."] : []),
     '',
     '  Try:',
     ...demoCommands(b).map((c) => `    ${c}`),

@@ -98,7 +98,10 @@ export class MachineCollector {
       return;
     }
     const parts = [...p.parts.entries()].sort(([a], [b]) => (this.slots.get(a)?.slot ?? 0) - (this.slots.get(b)?.slot ?? 0));
-    const merged = mergeStatus(parts.map(([, s]) => s as MachineStatus), this.retiredStatus);
+    const merged = mergeStatus(
+      parts.map(([, s]) => s as MachineStatus),
+      this.retiredStatus,
+    );
     merged.workers = parts.map(([wid, s]) => ({ ...(this.slots.get(wid) ?? { slot: -1, pid: 0 }), served: servedBy(s as MachineStatus) }));
     p.done(JSON.stringify(merged));
   }

@@ -11,21 +11,11 @@ import type { DemoOptions } from './demo.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command('airgate')
-  .description('Identity-aware, load-balancing gateway for Apache Airflow')
-  .version(pkg.version, '-V, --version');
+const program = new Command('airgate').description('Identity-aware, load-balancing gateway for Apache Airflow').version(pkg.version, '-V, --version');
 
-program
-  .command('serve')
-  .description('run the gateway')
-  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
-  .action(serveCommand);
+program.command('serve').description('run the gateway').requiredOption('-c, --config <file>', 'configuration file (YAML)').action(serveCommand);
 
-program
-  .command('check')
-  .description('validate a configuration file and print what would run; exit 1 on any error')
-  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
-  .action(checkCommand);
+program.command('check').description('validate a configuration file and print what would run; exit 1 on any error').requiredOption('-c, --config <file>', 'configuration file (YAML)').action(checkCommand);
 
 program
   .command('demo')

@@ -35,7 +35,13 @@ export function renderStatus(backends: BackendStatus[], events: GatewayEvent[]):
     const rows = [['SERVER', 'STATE', 'WEIGHT', 'INFLIGHT', 'SERVED', '5XX', 'EWMA_MS', 'P99_MS', 'URL']];
     for (const s of b.servers) rows.push([s.name, s.status, String(s.weight), String(s.inflight), String(s.served), String(s.failed), fmt(s.ewmaMs), fmt(s.p99Ms), s.url]);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) out.push(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}`);
+    for (const r of rows)
+      out.push(
+        `  ${r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}`,
+      );
     out.push('');
   }
   if (events.length) {

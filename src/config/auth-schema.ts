@@ -85,7 +85,10 @@ export const authSchema = z
             previous: z.number().int().min(1).max(30).default(1),
           })
           .optional(),
-        cookie: z.string().regex(/^[A-Za-z0-9_-]+$/).default('airgate_session'),
+        cookie: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('airgate_session'),
         max_age: duration.default(43_200_000),
         idle_timeout: duration.default(3_600_000),
         /** Where tokens (refresh, id token) live: in the server's memory, keyed by session id. The cookie always carries only the identity. */
@@ -97,7 +100,11 @@ export const authSchema = z
         if (!s.keys === !s.rotation) ctx.addIssue({ code: 'custom', path: [s.keys ? 'rotation' : 'keys'], message: s.keys ? 'expected either keys or rotation, not both' : 'expected keys (a static key ring) or rotation (a master secret)' });
         // A live cookie is re-sealed within idle_timeout, so a ring covering idle_timeout never drops a session that has not idled out.
         if (s.rotation && s.rotation.period * s.rotation.previous < s.idle_timeout)
-          ctx.addIssue({ code: 'custom', path: ['rotation', 'period'], message: `expected period × previous (${s.rotation.period / 1000} s × ${s.rotation.previous}) of at least idle_timeout (${s.idle_timeout / 1000} s), else live sessions would be refused at a key change` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rotation', 'period'],
+            message: `expected period × previous (${s.rotation.period / 1000} s × ${s.rotation.previous}) of at least idle_timeout (${s.idle_timeout / 1000} s), else live sessions would be refused at a key change`,
+          });
       })
       .optional(),
     /** Issuers whose bearer JWTs are accepted (service accounts, client credentials). */

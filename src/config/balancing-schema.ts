@@ -26,9 +26,19 @@ const hashKey = z.unknown().transform((value, ctx): { from: 'cookie' | 'header' 
 
 export const RETRY_CONDITIONS = ['connect-failure', 'reset-before-response', 'timeout', '502', '503', '504'] as const;
 
-const retryCondition = z.union([z.enum(RETRY_CONDITIONS), z.number().int().refine((n) => n === 502 || n === 503 || n === 504).transform((n) => String(n) as '502' | '503' | '504')], {
-  error: `expected one of ${RETRY_CONDITIONS.join(', ')}`,
-});
+const retryCondition = z.union(
+  [
+    z.enum(RETRY_CONDITIONS),
+    z
+      .number()
+      .int()
+      .refine((n) => n === 502 || n === 503 || n === 504)
+      .transform((n) => String(n) as '502' | '503' | '504'),
+  ],
+  {
+    error: `expected one of ${RETRY_CONDITIONS.join(', ')}`,
+  },
+);
 
 export const balancingKeys = {
   balance: z.enum(BALANCERS).default('peak-ewma'),
@@ -47,7 +57,10 @@ export const balancingKeys = {
     .optional(),
   sticky: z
     .strictObject({
-      cookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a cookie name of letters, digits, "_" or "-"' }).default('airgate_node'),
+      cookie: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a cookie name of letters, digits, "_" or "-"' })
+        .default('airgate_node'),
       ttl: duration.default(43_200_000),
       /** HMAC keys: the first signs, all verify, so keys rotate without breaking sessions. Share them between instances. */
       keys: z.array(z.string().min(16, { message: 'expected a key of at least 16 characters' })).min(1, { message: 'expected at least one key' }),

@@ -15,9 +15,7 @@ const nameserver = z.unknown().transform((value, ctx): string => {
   return z.NEVER;
 });
 
-const dnsName = z
-  .string()
-  .regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/, { message: 'expected a DNS name such as airflow-web.airflow.svc.cluster.local' });
+const dnsName = z.string().regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/, { message: 'expected a DNS name such as airflow-web.airflow.svc.cluster.local' });
 
 /**
  * Servers found through DNS (HAProxy `server-template` + `resolvers`, Envoy STRICT_DNS): every

@@ -7,7 +7,10 @@ export const healthSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     /** The check path; defaults from `airflow:` (2 → /health, 3 → /api/v2/monitor/health). */
-    path: z.string().regex(/^\/[^\s#]*$/, { message: 'expected a path starting with "/"' }).optional(),
+    path: z
+      .string()
+      .regex(/^\/[^\s#]*$/, { message: 'expected a path starting with "/"' })
+      .optional(),
     interval: duration.default(2_000),
     /** Interval while a state change is being confirmed (between the first and the rise/fall-th result). */
     fastinter: duration.optional(),

@@ -1,9 +1,42 @@
 import { z } from 'zod';
 import { SYSLOG_URL } from '../observability/syslog.js';
 
-export const ACCESS_LOG_FIELDS = ['time', 'request_id', 'client', 'listener', 'method', 'path', 'status', 'bytes_in', 'bytes_out', 'route', 'backend', 'server', 'retries', 'read_ms', 'queue_ms', 'connect_ms', 'headers_ms', 'total_ms', 'termination', 'user', 'auth', 'policy', 'rule', 'host', 'http_version', 'user_agent', 'client_port', 'tls_version', 'sni', 'upstream'] as const;
+export const ACCESS_LOG_FIELDS = [
+  'time',
+  'request_id',
+  'client',
+  'listener',
+  'method',
+  'path',
+  'status',
+  'bytes_in',
+  'bytes_out',
+  'route',
+  'backend',
+  'server',
+  'retries',
+  'read_ms',
+  'queue_ms',
+  'connect_ms',
+  'headers_ms',
+  'total_ms',
+  'termination',
+  'user',
+  'auth',
+  'policy',
+  'rule',
+  'host',
+  'http_version',
+  'user_agent',
+  'client_port',
+  'tls_version',
+  'sni',
+  'upstream',
+] as const;
 
-const destination = z.string().refine((d) => /^(stdout|stderr|\/.+)$/.test(d) || SYSLOG_URL.test(d), { message: 'expected stdout, stderr, an absolute file path, syslog://HOST:PORT (UDP) or syslog+tcp://HOST:PORT, optionally with ?facility=local0…local7' });
+const destination = z
+  .string()
+  .refine((d) => /^(stdout|stderr|\/.+)$/.test(d) || SYSLOG_URL.test(d), { message: 'expected stdout, stderr, an absolute file path, syslog://HOST:PORT (UDP) or syslog+tcp://HOST:PORT, optionally with ?facility=local0…local7' });
 
 export const observabilityKeys = {
   access_log: z

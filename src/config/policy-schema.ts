@@ -43,7 +43,10 @@ export const policyKeys = {
     .array(
       z.strictObject({
         name: z.string().min(1),
-        match: match.pick({ paths: true, methods: true, hosts: true }).extend({ routes: z.array(z.string()).optional() }).prefault({}),
+        match: match
+          .pick({ paths: true, methods: true, hosts: true })
+          .extend({ routes: z.array(z.string()).optional() })
+          .prefault({}),
         /** What is counted together: one bucket per distinct key (combine several). */
         key: z.array(limitKey).min(1).default(['client_ip']),
         rate,
@@ -65,7 +68,10 @@ export const policyKeys = {
   store: z
     .strictObject({
       type: z.enum(['memory', 'redis']).default('memory'),
-      url: z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional(),
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' })
+        .optional(),
     })
     .prefault({})
     .refine((s) => s.type !== 'redis' || s.url !== undefined, { message: 'store type redis needs a url' }),

@@ -91,9 +91,7 @@ const backendSchema = z.strictObject({
       /** Upper bound of open connections to each server. */
       connections: z.number().int().min(1).max(65_536).default(256),
       /** Idle time after which a pooled upstream connection closes; below Airflow's 120 s worker timeout. */
-      keep_alive: duration
-        .refine((ms) => ms > 0 && ms < TWO_MINUTES, { message: 'expected a duration above 0 and below 120s (Airflow closes idle connections at 120s)' })
-        .default(60_000),
+      keep_alive: duration.refine((ms) => ms > 0 && ms < TWO_MINUTES, { message: 'expected a duration above 0 and below 120s (Airflow closes idle connections at 120s)' }).default(60_000),
     })
     .prefault({}),
 });

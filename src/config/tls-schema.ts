@@ -23,7 +23,10 @@ export const hstsSchema = z.strictObject({
 /** RFC 8555 certificates for a TLS listener, obtained and renewed by the gateway. */
 export const acmeSchema = z.strictObject({
   /** The CA's ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
-  directory: z.string().url().refine((u) => u.startsWith('https://'), { message: 'expected an https:// ACME directory URL' }),
+  directory: z
+    .string()
+    .url()
+    .refine((u) => u.startsWith('https://'), { message: 'expected an https:// ACME directory URL' }),
   /** Account contacts: e-mail addresses (mailto: is added). */
   contact: z.array(z.string().regex(/^(mailto:)?[^@\s]+@[^@\s]+$/, { message: 'expected an e-mail address' })).default([]),
   /** DNS names on the certificate (the first is its common name). */
@@ -37,25 +40,30 @@ export const acmeSchema = z.strictObject({
   /** Directory for the account key, certificates, locks and HTTP-01 answers (shared by the workers). */
   storage: z.string().default('/var/lib/airgate/acme'),
   /** Keep that state in Redis instead, so several instances order one certificate, not one each. */
-  redis: z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional(),
+  redis: z
+    .string()
+    .regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' })
+    .optional(),
   /** Delay before the first retry of a failed order or renewal; doubles each time up to retry_max. */
   retry_min: duration.default(60_000),
   retry_max: duration.default(3_600_000),
 });
 
-export const listenerTlsSchema = z.strictObject({
-  certificates: z.array(certPair).default([]),
-  acme: acmeSchema.optional(),
-  min_version: z.enum(TLS_VERSIONS).default('TLSv1.2'),
-  ciphers: z.string().default(DEFAULT_CIPHERS),
-  /** Reload certificates when their files change (SIGHUP and POST /reload always do). */
-  watch: z.boolean().default(true),
-  /** Strict-Transport-Security on every response of this listener; off unless given. */
-  hsts: hstsSchema.optional(),
-}).superRefine((t, ctx) => {
-  if (t.certificates.length === 0 && !t.acme) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'expected at least one certificate, or an acme section' });
-  if (t.certificates.length > 0 && t.acme) ctx.addIssue({ code: 'custom', path: ['acme'], message: 'expected either certificates or acme, not both' });
-});
+export const listenerTlsSchema = z
+  .strictObject({
+    certificates: z.array(certPair).default([]),
+    acme: acmeSchema.optional(),
+    min_version: z.enum(TLS_VERSIONS).default('TLSv1.2'),
+    ciphers: z.string().default(DEFAULT_CIPHERS),
+    /** Reload certificates when their files change (SIGHUP and POST /reload always do). */
+    watch: z.boolean().default(true),
+    /** Strict-Transport-Security on every response of this listener; off unless given. */
+    hsts: hstsSchema.optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.certificates.length === 0 && !t.acme) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'expected at least one certificate, or an acme section' });
+    if (t.certificates.length > 0 && t.acme) ctx.addIssue({ code: 'custom', path: ['acme'], message: 'expected either certificates or acme, not both' });
+  });
 
 /** An https:// upstream: verification on by default. */
 export const upstreamTlsSchema = z.strictObject({

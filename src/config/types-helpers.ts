@@ -12,9 +12,7 @@ export const duration = z.unknown().transform((value, ctx): number => {
 });
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-export const name = z
-  .string()
-  .regex(NAME_RE, { message: 'expected a name of letters, digits, ".", "_" or "-" (at most 63, starting with a letter or digit)' });
+export const name = z.string().regex(NAME_RE, { message: 'expected a name of letters, digits, ".", "_" or "-" (at most 63, starting with a letter or digit)' });
 
 /** `host:port`, `[v6]:port` or `:port` (all interfaces). */
 export const address = z.unknown().transform((value, ctx): { host: string; port: number } => {

@@ -6,7 +6,7 @@
 export function segmentPrefix(prefix: string, path: string, end = path.length): boolean {
   if (end < prefix.length || !path.startsWith(prefix)) return false;
   if (prefix.length === end || prefix.endsWith('/')) return true;
-  return path.charCodeAt(prefix.length) === 47 /* / */;
+  return path.charCodeAt(prefix.length) === 47; /* / */
 }
 
 /** The same test, case-insensitive, compiled once per prefix. */

@@ -5,7 +5,6 @@ import type { Random } from '../core/clock.js';
 
 type Field = AirgateConfig['access_log']['fields'][number];
 
-
 let lastMs = 0;
 let lastIso = '';
 /** Requests finishing in the same millisecond share one ISO string. */
@@ -16,7 +15,6 @@ function isoTime(ms: number): string {
   }
   return lastIso;
 }
-
 
 /**
  * One JSON line per request (pino, asynchronous destination), with HAProxy-style timers and a
@@ -76,7 +74,6 @@ export class AccessLog {
     }
     if (this.ends) this.destination.end();
   }
-
 }
 
 function escapeRegExp(s: string): string {

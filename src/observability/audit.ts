@@ -27,11 +27,26 @@ const RULES: Rule[] = [
   { methods: ['POST'], re: /^\/api\/v[12]\/dags\/([^/]+)\/clearTaskInstances\/?$/, action: () => 'task_instances.clear', resource: dag },
   { methods: ['POST'], re: /^\/(?:clear|dagrun_clear)\/?$/, action: () => 'task_instances.clear', resource: (_m, q) => ({ dag_id: q.get('dag_id') ?? '' }) },
   { methods: ['POST'], re: /^\/api\/v1\/dags\/([^/]+)\/updateTaskInstancesState\/?$/, action: () => 'task_instances.mark', resource: dag },
-  { methods: ['PATCH'], re: /^\/api\/v[12]\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances\/([^/]+)(?:\/(-?\d+))?\/?$/, action: () => 'task_instance.mark', resource: (m) => ({ ...dag(m), dag_run_id: decodeURIComponent(m[2]!), task_id: decodeURIComponent(m[3]!) }) },
+  {
+    methods: ['PATCH'],
+    re: /^\/api\/v[12]\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances\/([^/]+)(?:\/(-?\d+))?\/?$/,
+    action: () => 'task_instance.mark',
+    resource: (m) => ({ ...dag(m), dag_run_id: decodeURIComponent(m[2]!), task_id: decodeURIComponent(m[3]!) }),
+  },
   // Airflow 3 backfills (routes/public/backfills.py): the DAG is in the create body; pause, unpause and cancel name the backfill (and `dag_id` when the client sends it).
   { methods: ['POST'], re: /^\/api\/v2\/backfills\/?$/, action: () => 'backfill.create', resource: (_m, q) => ({ dag_id: q.get('dag_id') ?? '' }) },
-  { methods: ['PUT'], re: /^\/api\/v2\/backfills\/([^/]+)\/(pause|unpause|cancel)\/?$/, action: (_x, m) => `backfill.${m[2]}`, resource: (m, q) => ({ backfill_id: decodeURIComponent(m[1]!), ...(q.get('dag_id') ? { dag_id: q.get('dag_id')! } : {}) }) },
-  { methods: ['POST', 'PATCH', 'PUT', 'DELETE'], re: /^\/api\/v[12]\/(variables|connections|pools)(?:\/([^/]+))?\/?$/, action: (method, m) => `${m[1]!.slice(0, -1)}.${CRUD[method]}`, resource: (m): Record<string, string> => (m[2] ? { key: decodeURIComponent(m[2]) } : {}) },
+  {
+    methods: ['PUT'],
+    re: /^\/api\/v2\/backfills\/([^/]+)\/(pause|unpause|cancel)\/?$/,
+    action: (_x, m) => `backfill.${m[2]}`,
+    resource: (m, q) => ({ backfill_id: decodeURIComponent(m[1]!), ...(q.get('dag_id') ? { dag_id: q.get('dag_id')! } : {}) }),
+  },
+  {
+    methods: ['POST', 'PATCH', 'PUT', 'DELETE'],
+    re: /^\/api\/v[12]\/(variables|connections|pools)(?:\/([^/]+))?\/?$/,
+    action: (method, m) => `${m[1]!.slice(0, -1)}.${CRUD[method]}`,
+    resource: (m): Record<string, string> => (m[2] ? { key: decodeURIComponent(m[2]) } : {}),
+  },
 ];
 
 /** The audit action of a request, or undefined (GETs and everything else). */

@@ -160,8 +160,9 @@ export class Metrics {
           if (!b.discovery) continue;
           let active = 0;
           let retiring = 0;
-          for (const name of b.discovered.keys()) if (b.server(name)?.retiring) retiring++;
-          else active++;
+          for (const name of b.discovered.keys())
+            if (b.server(name)?.retiring) retiring++;
+            else active++;
           this.set({ backend: b.name, state: 'active' }, active);
           this.set({ backend: b.name, state: 'retiring' }, retiring);
         }

@@ -27,10 +27,7 @@ export function policyFilter(runtime: Runtime): Filter<Authenticated, Authentica
     if (scope.kind !== 'body') return decide(ctx, scope);
     if (!ctx.bodied) return decide(ctx, dagsFromBody(scope, ctx.req.headers['content-type'], EMPTY));
     if (ctx.body) return decide(ctx, dagsFromBody(scope, ctx.req.headers['content-type'], ctx.body));
-    return readBoundedBody(ctx.req, { maxBytes, idleMs: ctx.listener.bodyIdleMs }).then(
-      (body) => decide({ ...ctx, body }, dagsFromBody(scope, ctx.req.headers['content-type'], body)),
-      bodyRefusal,
-    );
+    return readBoundedBody(ctx.req, { maxBytes, idleMs: ctx.listener.bodyIdleMs }).then((body) => decide({ ...ctx, body }, dagsFromBody(scope, ctx.req.headers['content-type'], body)), bodyRefusal);
   };
 
   function decide(ctx: Authenticated, dags: DagScope): Authenticated | Refusal {

@@ -8,10 +8,7 @@ import { decodeSegment } from './normalize.js';
  * `body`: the ids are in the request body, which must be read first (see `dagsFromBody`).
  */
 export type DagScope =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'ids'; readonly ids: readonly string[] }
-  | { readonly kind: 'unknown'; readonly why: string }
-  | { readonly kind: 'body'; readonly query: readonly string[]; readonly emptyMeansAll: boolean };
+  { readonly kind: 'none' } | { readonly kind: 'ids'; readonly ids: readonly string[] } | { readonly kind: 'unknown'; readonly why: string } | { readonly kind: 'body'; readonly query: readonly string[]; readonly emptyMeansAll: boolean };
 
 const NONE: DagScope = Object.freeze({ kind: 'none' });
 const unknown = (why: string): DagScope => ({ kind: 'unknown', why });
@@ -36,11 +33,49 @@ const UI_API_DAG = /^\/ui\/(?:grid\/(?:structure|runs|ti_summaries)|calendar|gan
  */
 const PARAM_VIEWS = new Set(
   [
-    'paused', 'delete', 'trigger', 'clear', 'dagrun_clear', 'blocked', 'dag_stats', 'task_stats', 'last_dagruns', 'graph', 'tree', 'grid', 'gantt',
-    'duration', 'tries', 'landing_times', 'calendar', 'code', 'dag_details', 'rendered-templates', 'rendered-k8s', 'get_logs_with_metadata', 'log',
-    'redirect_to_external_log', 'task', 'xcom', 'extra_links', 'refresh', 'success', 'failed', 'dagrun_success', 'dagrun_failed', 'dagrun_queued',
-    'dagrun_details', 'object/grid_data', 'object/graph_data', 'object/task_instances', 'object/tree_data', 'object/next_run_datasets', 'confirm', 'run',
-    'ui/structure/structure_data', 'ui/dags/recent_dag_runs',
+    'paused',
+    'delete',
+    'trigger',
+    'clear',
+    'dagrun_clear',
+    'blocked',
+    'dag_stats',
+    'task_stats',
+    'last_dagruns',
+    'graph',
+    'tree',
+    'grid',
+    'gantt',
+    'duration',
+    'tries',
+    'landing_times',
+    'calendar',
+    'code',
+    'dag_details',
+    'rendered-templates',
+    'rendered-k8s',
+    'get_logs_with_metadata',
+    'log',
+    'redirect_to_external_log',
+    'task',
+    'xcom',
+    'extra_links',
+    'refresh',
+    'success',
+    'failed',
+    'dagrun_success',
+    'dagrun_failed',
+    'dagrun_queued',
+    'dagrun_details',
+    'object/grid_data',
+    'object/graph_data',
+    'object/task_instances',
+    'object/tree_data',
+    'object/next_run_datasets',
+    'confirm',
+    'run',
+    'ui/structure/structure_data',
+    'ui/dags/recent_dag_runs',
   ].map((p) => `/${p}`),
 );
 

@@ -43,7 +43,14 @@ function compile(cfg: LimitConfig, storeSize: number): Compiled {
   const tests: ((s: LimitSubject) => boolean)[] = [];
   const m = cfg.match;
   if (m.paths) {
-    const ps = m.paths.map((p) => (p.includes('*') || p.includes('?') ? ((re: RegExp) => (path: string) => re.test(path))(globToRegExp(p, 'i')) : segmentPrefixTest(p)));
+    const ps = m.paths.map((p) =>
+      p.includes('*') || p.includes('?')
+        ? (
+            (re: RegExp) => (path: string) =>
+              re.test(path)
+          )(globToRegExp(p, 'i'))
+        : segmentPrefixTest(p),
+    );
     tests.push((s) => ps.some((t) => t(s.path)));
   }
   if (m.methods) {

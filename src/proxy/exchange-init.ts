@@ -28,4 +28,3 @@ export interface ExchangeInit {
   sessionKey: string | undefined;
   owner: ExchangeOwner;
 }
-

@@ -131,7 +131,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     else this.abortUpstream = abort;
   }
 
-
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational answers are not relayed
     const server = this.server!;

@@ -10,7 +10,21 @@ const GATEWAY_SET = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forward
  * (ProxyFix trusts X-Forwarded-Prefix and builds redirects from it; uvicorn and others read
  * Forwarded and X-Real-IP): removed from every client request.
  */
-const FORWARDING = new Set(['forwarded', 'x-real-ip', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-uri', 'x-original-url', 'x-rewrite-url', 'x-original-forwarded-for', 'x-client-ip', 'true-client-ip', 'x-cluster-client-ip']);
+const FORWARDING = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-forwarded-uri',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-forwarded-for',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+]);
 
 /** Lower-cased tokens listed in a Connection header value (`close, X-Foo` → [`close`, `x-foo`]). */
 function connectionTokens(value: string, into: Set<string>): void {

@@ -86,7 +86,17 @@ export class Gateway implements ListenerHost {
     this.options = options;
     const config = options.transformConfig ? options.transformConfig(given) : given;
     this.logger = options.logger ?? createLogger(config.logging.level);
-    this.observer = new Observer(config, this.logger, () => this.runtime, { reloads: this.reloads, certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])), acme: () => this.listeners.flatMap((l) => (l.certs?.acme ? [{ listener: l.config.name, name: l.certs.acme.name, ...l.certs.acme.renewals }] : [])) }, options.observer);
+    this.observer = new Observer(
+      config,
+      this.logger,
+      () => this.runtime,
+      {
+        reloads: this.reloads,
+        certificates: () => this.listeners.flatMap((l) => (l.certs ? l.certs.certificates.map((c) => ({ listener: l.config.name, ...c })) : [])),
+        acme: () => this.listeners.flatMap((l) => (l.certs?.acme ? [{ listener: l.config.name, name: l.certs.acme.name, ...l.certs.acme.renewals }] : [])),
+      },
+      options.observer,
+    );
     this.runtime = new Runtime(config, this.logger, options.deps, undefined, this.observer.events);
     for (const l of config.listeners) this.listeners.push(new Listener(l, this));
     this.admin = config.admin ? new AdminServer(config.admin.token, this, this.logger) : undefined;
@@ -212,7 +222,13 @@ export class Gateway implements ListenerHost {
     this.reloads.ok++;
     this.observer.configure(config);
     this.observer.events.push('reload', 'configuration reloaded', { added: added.map((l) => l.config.name), removed: removed.map((l) => l.config.name) });
-    const summary = { listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`), added: added.map((l) => l.config.name), removed: removed.map((l) => l.config.name), backends: Object.keys(config.backends), routes: config.routes.length };
+    const summary = {
+      listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
+      added: added.map((l) => l.config.name),
+      removed: removed.map((l) => l.config.name),
+      backends: Object.keys(config.backends),
+      routes: config.routes.length,
+    };
     this.logger.info(summary, 'configuration reloaded');
     return { ok: true, ...summary };
   }

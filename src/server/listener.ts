@@ -87,7 +87,18 @@ export class Listener {
     this.sessions = built.sessions;
     this.tlsSockets = built.sockets;
     this.facts = listenerFacts(config, '');
-    const pipelineHost = { get runtime() { return host.runtime; }, get draining() { return host.draining; }, logger: host.logger, observer: host.observer, requestStarted: () => host.requestStarted(), requestEnded: () => host.requestEnded(this) };
+    const pipelineHost = {
+      get runtime() {
+        return host.runtime;
+      },
+      get draining() {
+        return host.draining;
+      },
+      logger: host.logger,
+      observer: host.observer,
+      requestStarted: () => host.requestStarted(),
+      requestEnded: () => host.requestEnded(this),
+    };
     this.pipeline = new RequestPipeline(pipelineHost, new GatewayEndpoints(), () => this.facts);
     // A client that half-closes after a request it said was its last (HTTP/1.0 tools, `nc -N`) still gets its answer (see onClientEnd).
     (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;

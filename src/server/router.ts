@@ -24,7 +24,6 @@ export interface CompiledRoute {
   readonly requestBuffer: number;
 }
 
-
 /**
  * Chooses the route for a host and path. Routes naming the request's host are considered
  * before wildcard-host routes (`*.example.com`, longest suffix first), which come before

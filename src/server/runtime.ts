@@ -55,12 +55,7 @@ export class Runtime {
     this.policy = new PolicyEvaluator(config.policy.rules);
     this.publicPaths = config.policy.public.map((p) => p.toLowerCase());
     const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store);
-    const shared =
-      config.store.type === 'redis'
-        ? sameStore && previous.limits.shared
-          ? previous.limits.shared
-          : new SharedGcra(config.store.url!, new GcraStore(config.limit_store_size), logger)
-        : deps.sharedCounter;
+    const shared = config.store.type === 'redis' ? (sameStore && previous.limits.shared ? previous.limits.shared : new SharedGcra(config.store.url!, new GcraStore(config.limit_store_size), logger)) : deps.sharedCounter;
     this.limits = new RateLimits(config.rate_limits, config.limit_store_size, previous?.limits, shared);
     this.loginGuard = previous?.loginGuard ?? new LoginGuard(config.login_protection, config.limit_store_size);
     const backends = new Map<string, Backend>();
@@ -78,18 +73,24 @@ export class Runtime {
       .filter((b) => b.config.health.enabled)
       .map(
         (b) =>
-          new HealthChecker(b.name, b.servers, b.config, { clock, random }, {
-            transition: (server, t, tookMs, probe) => {
-              b.settle(); // a retiring server leaves once a successor is in rotation
-              logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`);
-              events?.push('health', `${server.id} ${t.from} → ${t.to}: ${t.reason}`, { tookMs: Math.round(tookMs) });
+          new HealthChecker(
+            b.name,
+            b.servers,
+            b.config,
+            { clock, random },
+            {
+              transition: (server, t, tookMs, probe) => {
+                b.settle(); // a retiring server leaves once a successor is in rotation
+                logger[t.to === 'down' ? 'warn' : 'info']({ server: server.id, from: t.from, to: t.to, reason: t.reason, tookMs: Math.round(tookMs), checkLatencyMs: Math.round(probe.latencyMs) }, `server ${server.id} is ${t.to}`);
+                events?.push('health', `${server.id} ${t.from} → ${t.to}: ${t.reason}`, { tookMs: Math.round(tookMs) });
+              },
+              cluster: (backend, reason) => {
+                if (reason) logger.error({ backend, reason }, `cluster degraded: ${reason}; all servers stay in rotation`);
+                else logger.info({ backend }, 'cluster healthy again');
+                events?.push('cluster', reason ? `${backend}: cluster degraded (${reason})` : `${backend}: cluster healthy again`);
+              },
             },
-            cluster: (backend, reason) => {
-              if (reason) logger.error({ backend, reason }, `cluster degraded: ${reason}; all servers stay in rotation`);
-              else logger.info({ backend }, 'cluster healthy again');
-              events?.push('cluster', reason ? `${backend}: cluster degraded (${reason})` : `${backend}: cluster healthy again`);
-            },
-          }),
+          ),
       );
     // Servers discovery adds or removes are checked from when they join until they leave.
     for (const c of this.checkers) backends.get(c.backend)!.onMembership({ added: (s) => c.add(s), removed: (s) => c.remove(s) });
@@ -117,10 +118,12 @@ export class Runtime {
   async retire(): Promise<void> {
     await Promise.all(this.checkers.map((c) => c.stop()));
     // Requests queued on the old snapshot are served by it (or time out) before its pools close.
-    await Promise.all([...this.backends.values()].map(async (b) => {
-      await b.queue.drained();
-      await b.close();
-    }));
+    await Promise.all(
+      [...this.backends.values()].map(async (b) => {
+        await b.queue.drained();
+        await b.close();
+      }),
+    );
   }
 
   async close(): Promise<void> {

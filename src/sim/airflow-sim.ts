@@ -171,7 +171,13 @@ export class SimulatedAirflow {
       case '/_sim/stream': {
         const type = url.searchParams.get('type') ?? 'text/plain';
         const lines = Number(url.searchParams.get('lines') ?? 3);
-        return this.streamer.serve(res, { lines, contentType: type, gated: url.searchParams.has('gate'), intervalMs: Number(url.searchParams.get('interval') ?? 100), render: (i) => (type.includes('ndjson') ? `${JSON.stringify({ content: `line ${i}` })}\n` : `line ${i}\n`) });
+        return this.streamer.serve(res, {
+          lines,
+          contentType: type,
+          gated: url.searchParams.has('gate'),
+          intervalMs: Number(url.searchParams.get('interval') ?? 100),
+          render: (i) => (type.includes('ndjson') ? `${JSON.stringify({ content: `line ${i}` })}\n` : `line ${i}\n`),
+        });
       }
       case '/_sim/status': {
         const status = Number(url.searchParams.get('code') ?? 200);

@@ -44,9 +44,7 @@ export async function startDemoCluster(o: DemoClusterOptions): Promise<DemoClust
   // airgate's JWKS, and its own tokens (`/auth/token`, workers') signed with `jwt_private_key_path`
   // + `jwt_kid`, whose public half airgate publishes in that JWKS. The private key never leaves here.
   const own = o.airflow === 3 ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : undefined;
-  const versioned = own
-    ? { airflow3: { trustedJwksUrl: `${o.gatewayOrigins[0]}/_airgate/jwks.json`, privateKey: { key: own.privateKey, kid: AIRFLOW3_KID, alg: 'ES256' }, jwtIssuer: o.airflow3Issuer } }
-    : { airflow2 };
+  const versioned = own ? { airflow3: { trustedJwksUrl: `${o.gatewayOrigins[0]}/_airgate/jwks.json`, privateKey: { key: own.privateKey, kid: AIRFLOW3_KID, alg: 'ES256' }, jwtIssuer: o.airflow3Issuer } } : { airflow2 };
   const sims = await Promise.all(o.simPorts.map((port, i) => new SimulatedAirflow({ name: `web-${i + 1}`, airflow: o.airflow, state, port, ...versioned }).start()));
   let idp: DevIdp;
   try {

@@ -15,7 +15,9 @@ export function acceptWebSocketEcho(req: IncomingMessage, socket: Duplex, head: 
     socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     return;
   }
-  const accept = createHash('sha1').update(key + GUID).digest('base64');
+  const accept = createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Sim-Node: ${nodeName}\r\n\r\n`);
   let buf = head;
   const onData = (chunk: Buffer) => {

@@ -38,13 +38,31 @@ export async function startDnsmasq(opts: { hosts: Record<string, readonly string
   const hostsFile = join(dir, 'hosts');
   const confFile = join(dir, 'dnsmasq.conf');
   const writeHosts = (hosts: Record<string, readonly string[]>) =>
-    writeFileSync(hostsFile, Object.entries(hosts).flatMap(([name, addrs]) => addrs.map((a) => `${a} ${name}\n`)).join(''), { mode: 0o644 });
+    writeFileSync(
+      hostsFile,
+      Object.entries(hosts)
+        .flatMap(([name, addrs]) => addrs.map((a) => `${a} ${name}\n`))
+        .join(''),
+      { mode: 0o644 },
+    );
   writeHosts(opts.hosts);
   writeFileSync(confFile, (opts.srv ?? []).map((s) => `srv-host=${s}\n`).join(''), { mode: 0o644 });
   const port = await freeUdpPort();
   const child: ChildProcess = spawn(
     'dnsmasq',
-    ['--no-daemon', '--no-resolv', '--no-hosts', '--local=/test/', `--addn-hosts=${hostsFile}`, `--conf-file=${confFile}`, `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', `--local-ttl=${opts.ttl ?? 0}`, `--pid-file=${join(dir, 'pid')}`],
+    [
+      '--no-daemon',
+      '--no-resolv',
+      '--no-hosts',
+      '--local=/test/',
+      `--addn-hosts=${hostsFile}`,
+      `--conf-file=${confFile}`,
+      `--port=${port}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      `--local-ttl=${opts.ttl ?? 0}`,
+      `--pid-file=${join(dir, 'pid')}`,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';

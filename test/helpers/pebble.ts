@@ -40,7 +40,9 @@ async function started(child: ChildProcess, ready: string, what: string): Promis
  */
 export async function startPebble(pki: TestPki, opts: { httpPort: number; tlsPort: number; validitySeconds?: number; eab?: { kid: string; hmacKey: string } }): Promise<Pebble> {
   const [dnsPort, dnsMgmt, apiPort, mgmtPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const dns = spawn('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsMgmt}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dns = spawn('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsMgmt}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stopDns = await started(dns, 'Starting management server', 'pebble-challtestsrv');
   const tlsPair = pki.issue('pebble-api', ['localhost']);
   const config = join(pki.dir, `pebble-${apiPort}.json`);

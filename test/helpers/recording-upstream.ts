@@ -59,7 +59,10 @@ export async function tokenIssuer(issuer = 'https://ci.example/issuer'): Promise
     issuer,
     jwksUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks`,
     sign: (claims, opts = {}) => {
-      const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'm1', ...(opts.typ ? { typ: opts.typ } : {}) }).setIssuer(issuer).setIssuedAt();
+      const jwt = new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: 'm1', ...(opts.typ ? { typ: opts.typ } : {}) })
+        .setIssuer(issuer)
+        .setIssuedAt();
       if (opts.exp !== false) jwt.setExpirationTime('5m');
       return jwt.sign(privateKey);
     },

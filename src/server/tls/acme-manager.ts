@@ -118,7 +118,10 @@ export class AcmeManager extends EventEmitter {
       this.renewals.failed++;
       this.failures++;
       const delay = Math.min(this.cfg.retry_max, this.cfg.retry_min * 2 ** (this.failures - 1)) * (0.75 + this.random() / 2);
-      this.logger.error({ listener: this.listener, domains: this.cfg.domains, reason: (err as Error).message, retryInMs: Math.round(delay), serving: this.current ? 'the current certificate' : 'no certificate yet' }, 'ACME order failed; the current certificate stays in service');
+      this.logger.error(
+        { listener: this.listener, domains: this.cfg.domains, reason: (err as Error).message, retryInMs: Math.round(delay), serving: this.current ? 'the current certificate' : 'no certificate yet' },
+        'ACME order failed; the current certificate stays in service',
+      );
       this.emit('failed', err);
       this.schedule(delay);
     }

@@ -26,7 +26,12 @@ export function certificateExpiry(listener: ListenerConfig, now = Date.now()): {
       if (tls.acme) lines.push(`  ${listener.name}: no ACME certificate stored yet for ${tls.acme.domains.join(', ')}; it is ordered at start`);
       continue;
     }
-    const name = (x.subjectAltName ?? '').split(',').map((s) => s.trim()).find((s) => s.startsWith('DNS:'))?.slice(4) ?? file;
+    const name =
+      (x.subjectAltName ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .find((s) => s.startsWith('DNS:'))
+        ?.slice(4) ?? file;
     const left = Date.parse(x.validTo) - now;
     const days = Math.floor(left / 86_400_000);
     lines.push(`  ${listener.name}: ${name} (${file}) expires ${new Date(x.validTo).toISOString()}, in ${days} days`);

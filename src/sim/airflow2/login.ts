@@ -120,7 +120,10 @@ export async function login(req: IncomingMessage, url: URL, session: FabSession,
  */
 export class LoginRateLimit {
   private readonly hits = new Map<string, number[]>();
-  constructor(readonly count: number, readonly windowMs: number) {}
+  constructor(
+    readonly count: number,
+    readonly windowMs: number,
+  ) {}
 
   /** Whether one more login POST from `address` is over the limit (and count it if not). */
   exceeded(address: string, now: number): boolean {

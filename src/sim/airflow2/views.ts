@@ -17,36 +17,52 @@ export interface Answer {
 /** The UI actions that change a DAG (airflow/www/views.py, 2.9/2.10) and the permission each needs. */
 const ACTIONS: readonly { re: RegExp; need: Need; run: (m: RegExpExecArray, values: URLSearchParams, state: AirflowState, user: string, session: FabSession) => Answer }[] = [
   // Airflow.trigger: POST /dags/<dag_id>/trigger creates a run, flashes, redirects to the grid.
-  { re: /^\/dags\/([^/]+)\/trigger\/?$/, need: 'User', run: (m, v, state, user, session) => {
-    const dagId = decodeURIComponent(m[1]!);
-    if (!state.dags.has(dagId)) return notFound(session, dagId);
-    const logical = new Date().toISOString();
-    const runId = v.get('run_id') || `manual__${logical}`;
-    state.runs.set(`${dagId}/${runId}`, { dag_id: dagId, dag_run_id: runId, logical_date: logical, state: 'queued', conf: JSON.parse(v.get('conf') || '{}') as Record<string, unknown>, note: null, triggered_by: user });
-    session.flash(`Triggered ${dagId} with new Run ID ${runId}, it should start any moment now.`);
-    return { status: 302, headers: { location: `/dags/${encodeURIComponent(dagId)}/grid` } };
-  } },
+  {
+    re: /^\/dags\/([^/]+)\/trigger\/?$/,
+    need: 'User',
+    run: (m, v, state, user, session) => {
+      const dagId = decodeURIComponent(m[1]!);
+      if (!state.dags.has(dagId)) return notFound(session, dagId);
+      const logical = new Date().toISOString();
+      const runId = v.get('run_id') || `manual__${logical}`;
+      state.runs.set(`${dagId}/${runId}`, { dag_id: dagId, dag_run_id: runId, logical_date: logical, state: 'queued', conf: JSON.parse(v.get('conf') || '{}') as Record<string, unknown>, note: null, triggered_by: user });
+      session.flash(`Triggered ${dagId} with new Run ID ${runId}, it should start any moment now.`);
+      return { status: 302, headers: { location: `/dags/${encodeURIComponent(dagId)}/grid` } };
+    },
+  },
   // Airflow.paused: `is_paused=false` (the toggle's state before the click) means pause now; answers "OK".
-  { re: /^\/paused\/?$/, need: 'User', run: (_m, v, state) => {
-    const dag = state.dags.get(v.get('dag_id') ?? '');
-    if (dag) dag.is_paused = v.get('is_paused') === 'false';
-    return { status: 200, text: 'OK' };
-  } },
+  {
+    re: /^\/paused\/?$/,
+    need: 'User',
+    run: (_m, v, state) => {
+      const dag = state.dags.get(v.get('dag_id') ?? '');
+      if (dag) dag.is_paused = v.get('is_paused') === 'false';
+      return { status: 200, text: 'OK' };
+    },
+  },
   // Airflow.clear and Airflow.dagrun_clear: dag_id in the form; unconfirmed → the task list, confirmed → flash and redirect.
-  { re: /^\/(?:clear|dagrun_clear)\/?$/, need: 'User', run: (_m, v, state, _u, session) => {
-    const dagId = v.get('dag_id') ?? '';
-    if (!state.dags.has(dagId)) return notFound(session, dagId);
-    if (v.get('confirmed') !== 'true') return { status: 200, html: JSON.stringify([{ task_id: 'extract', run_id: v.get('dag_run_id') ?? null }]) };
-    session.flash('1 task instances have been cleared');
-    return { status: 302, headers: { location: v.get('origin') || '/home' } };
-  } },
+  {
+    re: /^\/(?:clear|dagrun_clear)\/?$/,
+    need: 'User',
+    run: (_m, v, state, _u, session) => {
+      const dagId = v.get('dag_id') ?? '';
+      if (!state.dags.has(dagId)) return notFound(session, dagId);
+      if (v.get('confirmed') !== 'true') return { status: 200, html: JSON.stringify([{ task_id: 'extract', run_id: v.get('dag_run_id') ?? null }]) };
+      session.flash('1 task instances have been cleared');
+      return { status: 302, headers: { location: v.get('origin') || '/home' } };
+    },
+  },
   // Airflow.delete: dag_id from request.values; flashes and redirects.
-  { re: /^\/delete\/?$/, need: 'User', run: (_m, v, state, _u, session) => {
-    const dagId = v.get('dag_id') ?? '';
-    if (!state.dags.delete(dagId)) return notFound(session, dagId);
-    session.flash(`Deleting DAG with id ${dagId}. May take a couple minutes to fully disappear.`);
-    return { status: 302, headers: { location: v.get('redirect_url') || '/' } };
-  } },
+  {
+    re: /^\/delete\/?$/,
+    need: 'User',
+    run: (_m, v, state, _u, session) => {
+      const dagId = v.get('dag_id') ?? '';
+      if (!state.dags.delete(dagId)) return notFound(session, dagId);
+      session.flash(`Deleting DAG with id ${dagId}. May take a couple minutes to fully disappear.`);
+      return { status: 302, headers: { location: v.get('redirect_url') || '/' } };
+    },
+  },
 ];
 
 function notFound(session: FabSession, dagId: string): Answer {
@@ -87,8 +103,14 @@ export async function uiRequest(req: IncomingMessage, url: URL, session: FabSess
     }
     return { status: 405, html: '<!doctype html><title>405 Method Not Allowed</title><h1>Method Not Allowed</h1>\n' };
   }
-  const flashes = session.takeFlashes().map((f) => `<li class="flash">${esc(f)}</li>`).join('');
+  const flashes = session
+    .takeFlashes()
+    .map((f) => `<li class="flash">${esc(f)}</li>`)
+    .join('');
   const dags = [...state.dags.values()].map((d) => `<li>${esc(d.dag_id)}</li>`).join('');
-  return { status: 200, html: `<!doctype html><html><head><title>Airflow</title><meta name="csrf-token" content="${session.csrfToken()}"></head><body><h1>Airflow</h1>
-<ul id="flashes">${flashes}</ul><p id="user">Logged in as ${esc(user)}</p><p id="role">${esc(role)}</p><p id="node">Served by ${esc(node)}</p><ul id="dags">${dags}</ul></body></html>\n` };
+  return {
+    status: 200,
+    html: `<!doctype html><html><head><title>Airflow</title><meta name="csrf-token" content="${session.csrfToken()}"></head><body><h1>Airflow</h1>
+<ul id="flashes">${flashes}</ul><p id="user">Logged in as ${esc(user)}</p><p id="role">${esc(role)}</p><p id="node">Served by ${esc(node)}</p><ul id="dags">${dags}</ul></body></html>\n`,
+  };
 }

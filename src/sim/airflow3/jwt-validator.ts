@@ -50,7 +50,9 @@ export class JwtValidator {
         return invalid('Signature verification failed');
       }
     } else {
-      const expected = createHmac('sha512', this.o.secret ?? '').update(`${parts[0]}.${parts[1]}`).digest();
+      const expected = createHmac('sha512', this.o.secret ?? '')
+        .update(`${parts[0]}.${parts[1]}`)
+        .digest();
       const given = Buffer.from(parts[2]!, 'base64url');
       if (header.alg !== 'HS512' || given.length !== expected.length || !timingSafeEqual(given, expected)) return invalid('Signature verification failed');
     }

@@ -20,5 +20,7 @@ export async function generateToken(extras: Record<string, unknown>, o: { secret
   if (o.key) return new SignJWT(claims).setProtectedHeader({ alg: o.key.alg, kid: o.key.kid, typ: 'JWT' }).sign(o.key.privateKey);
   const h = Buffer.from(JSON.stringify({ alg: 'HS512', typ: 'JWT' })).toString('base64url');
   const p = Buffer.from(JSON.stringify(claims)).toString('base64url');
-  return `${h}.${p}.${createHmac('sha512', o.secret ?? '').update(`${h}.${p}`).digest('base64url')}`;
+  return `${h}.${p}.${createHmac('sha512', o.secret ?? '')
+    .update(`${h}.${p}`)
+    .digest('base64url')}`;
 }

@@ -21,7 +21,13 @@ export function uiApi(req: IncomingMessage, res: ServerResponse, path: string, s
   if (!state.dags.has(dagId)) return detail(req, res, 404, `Dag with id ${dagId} was not found`);
   const runs = [...state.runs.values()].filter((r) => r.dag_id === dagId);
   if (path.startsWith('/ui/grid/structure/')) return sendJson3(req, res, 200, TASKS);
-  if (path.startsWith('/ui/grid/runs/')) return sendJson3(req, res, 200, runs.map((r) => ({ dag_id: r.dag_id, run_id: r.dag_run_id, state: r.state, run_type: 'manual', logical_date: r.logical_date })));
+  if (path.startsWith('/ui/grid/runs/'))
+    return sendJson3(
+      req,
+      res,
+      200,
+      runs.map((r) => ({ dag_id: r.dag_id, run_id: r.dag_run_id, state: r.state, run_type: 'manual', logical_date: r.logical_date })),
+    );
   if (path.startsWith('/ui/grid/ti_summaries/')) return sendJson3(req, res, 200, { run_id: path.split('/').pop(), dag_id: dagId, task_instances: TASKS.map((t) => ({ task_id: t.id, state: null })) });
   return sendJson3(req, res, 200, { total_entries: runs.length, dag_runs: runs.map((r) => ({ date: r.logical_date, state: r.state, count: 1 })) });
 }

@@ -155,7 +155,8 @@ export class HealthChecker {
       if (!st.components.metadatabase) metadb++;
       if (!st.components.scheduler) scheduler++;
     }
-    const reason = answering >= 2 || (answering === 1 && this.servers.length === 1) ? (metadb === answering ? 'metadatabase unhealthy on every server' : scheduler === answering ? 'scheduler unhealthy on every server' : undefined) : this.clusterDegraded;
+    const reason =
+      answering >= 2 || (answering === 1 && this.servers.length === 1) ? (metadb === answering ? 'metadatabase unhealthy on every server' : scheduler === answering ? 'scheduler unhealthy on every server' : undefined) : this.clusterDegraded;
     if (reason !== this.clusterDegraded) {
       this.clusterDegraded = reason;
       this.events.cluster(this.backend, reason);

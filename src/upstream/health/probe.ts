@@ -33,7 +33,11 @@ export class Prober {
     this.path = healthPath(cfg);
     this.bodyRegex = cfg.health.expect?.body ? new RegExp(cfg.health.expect.body) : undefined;
     // Own connections, so checks never queue behind user traffic inside the gateway.
-    this.agent = new Agent({ connections: 2, keepAliveTimeout: Math.min(cfg.pool.keep_alive, 60_000), connect: { timeout: cfg.health.timeout, ...((cfg.servers.some((s) => s.url.protocol === 'https:') || cfg.discovery?.scheme === 'https') ? upstreamTls(cfg.tls).options : {}) } });
+    this.agent = new Agent({
+      connections: 2,
+      keepAliveTimeout: Math.min(cfg.pool.keep_alive, 60_000),
+      connect: { timeout: cfg.health.timeout, ...(cfg.servers.some((s) => s.url.protocol === 'https:') || cfg.discovery?.scheme === 'https' ? upstreamTls(cfg.tls).options : {}) },
+    });
   }
 
   async probe(origin: string, now: () => number): Promise<ProbeResult> {
