@@ -36,7 +36,7 @@ export class MemorySessionStore implements SessionStore {
   /** Revoked IdP sessions and subjects (`idp:…`, `sub:…` → [when revoked (s), until (ms)]): sessions issued before are refused, wherever they were made. */
   private readonly revokedOwners = new Map<string, [number, number]>();
   /** Told of every logout made here (workers of `workers: N` tell their siblings through the primary). */
-  relay: ((match: Revocation, maxAgeMs: number) => void) | undefined;
+  relay: ((match: Revocation, maxAgeMs: number) => Promise<void>) | undefined;
   private readonly maxEntries: number;
 
   /** `maxEntries`: sessions and revocations kept at most each; the oldest go first (a login flood cannot grow memory without limit). */
@@ -92,8 +92,9 @@ export class MemorySessionStore implements SessionStore {
 
   /** End sessions by airgate session id, IdP session id or subject; returns how many of this process's. */
   async revoke(match: Revocation, maxAgeMs: number): Promise<number> {
-    this.relay?.(match, maxAgeMs);
-    return this.revokeHere(match, maxAgeMs);
+    const n = await this.revokeHere(match, maxAgeMs);
+    await this.relay?.(match, maxAgeMs);
+    return n;
   }
 
   private async revokeHere(match: Revocation, maxAgeMs: number): Promise<number> {

@@ -21,7 +21,7 @@ export type WorkerMessage =
   | { type: 'stopped' }
   | { type: 'fatal'; message: string }
   | { type: 'admin'; change: AdminChange }
-  | { type: 'revoke'; match: Revocation; maxAgeMs: number }
+  | { type: 'revoke'; id: number; match: Revocation; maxAgeMs: number }
   | { type: 'collect'; id: number; kind: 'metrics' | 'status' }
   | { type: 'metrics'; id: number; json: object[] | object }
   | { type: 'reload-request'; id: number }
@@ -35,6 +35,7 @@ export type PrimaryMessage =
   | { type: 'health'; health: HealthSnapshot }
   | { type: 'admin'; change: AdminChange }
   | { type: 'revoke'; match: Revocation; maxAgeMs: number }
+  | { type: 'revoke-done'; id: number }
   | { type: 'metrics'; id: number; kind: 'metrics' | 'status' }
   | { type: 'collected'; id: number; text: string };
 
@@ -150,6 +151,7 @@ export async function runPrimary(cfg: AirgateConfig, configFile: string): Promis
       while (revocations.length > 0 && (revocations[0]!.until < now || revocations.length >= 100_000)) revocations.shift();
       revocations.push({ match: m.match, maxAgeMs: m.maxAgeMs, until: now + m.maxAgeMs });
       for (const w of slots.values()) if (w !== from && w.isConnected()) w.send({ type: 'revoke', match: m.match, maxAgeMs: m.maxAgeMs } satisfies PrimaryMessage);
+      from.send({ type: 'revoke-done', id: m.id } satisfies PrimaryMessage);
     }
     if (m?.type === 'ready') for (const r of revocations) if (r.until > Date.now()) from.send({ type: 'revoke', match: r.match, maxAgeMs: r.until - Date.now() } satisfies PrimaryMessage);
     if (m?.type === 'reload-request') void reload(false).then((result) => from.isConnected() && from.send({ type: 'reload-done', id: m.id, result } satisfies PrimaryMessage));

@@ -82,7 +82,14 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     deps: { sharedCounter: new PrimaryCounter() },
     transformConfig: (c) => withoutHealthChecks(workerSlot() === 0 ? c : { ...c, admin: undefined }),
     onAdminChange: (change) => process.send?.({ type: 'admin', change }),
-    onRevoke: (match, maxAgeMs) => process.send?.({ type: 'revoke', match, maxAgeMs }),
+    // The logout answers once the primary has passed it to every sibling (their next request sees it).
+    onRevoke: (match, maxAgeMs) =>
+      new Promise<void>((resolve) => {
+        const id = ++asked;
+        revokeWaiting.set(id, resolve);
+        setTimeout(resolve, 1000).unref(); // a primary that cannot answer never holds a logout up
+        process.send?.({ type: 'revoke', id, match, maxAgeMs } satisfies WorkerMessage);
+      }),
     machineMetrics: () => ask('metrics'),
     machineStatus: async () => JSON.parse(await ask('status')) as object,
     machineReload: () =>
@@ -95,6 +102,7 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     initialHealth: process.env.AIRGATE_INITIAL_HEALTH ? (JSON.parse(process.env.AIRGATE_INITIAL_HEALTH) as HealthSnapshot) : undefined,
   });
   const reloadWaiting = new Map<number, (r: ReloadOutcome) => void>();
+  const revokeWaiting = new Map<number, () => void>();
   await startOrExit(gateway, config, (message) => new Promise((resolve) => process.send?.({ type: 'fatal', message } satisfies WorkerMessage, undefined, {}, () => resolve())));
   process.on('SIGHUP', () => undefined); // the primary orders reloads and reopens
   process.on('SIGTERM', () => undefined);
@@ -129,6 +137,10 @@ async function runWorker(cfg: AirgateConfig, configFile: string): Promise<void> 
     if (m.type === 'health') gateway.applyHealth(m.health);
     if (m.type === 'admin') gateway.applyAdminChange(m.change);
     if (m.type === 'revoke') gateway.applyRevocation(m.match, m.maxAgeMs);
+    if (m.type === 'revoke-done') {
+      revokeWaiting.get(m.id)?.();
+      revokeWaiting.delete(m.id);
+    }
     if (m.type === 'metrics') {
       if (m.kind === 'status') process.send?.({ type: 'metrics', id: m.id, json: runtimeStatus(gateway.runtime, gateway.observer) });
       else void gateway.observer.metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: m.id, json }));

@@ -149,8 +149,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     }
     this.resumeUpstream = resume;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
-    this.inspectBody = tapResponse(statusCode, headers, this.ctx, this.init.sessionKey, server, this.init.owner.observer);
-    decorate(headers, this.ctx, this.backend, server, this.init, this.init.owner.observer);
+    const answer = { ctx: this.ctx, server, observer: this.init.owner.observer, stickyName: this.init.stickyName, stickyRefresh: this.init.stickyRefresh, sessionKey: this.init.sessionKey };
+    this.inspectBody = tapResponse(statusCode, headers, answer);
+    decorate(headers, answer);
     if (statusText && !this.ctx.http2) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;

@@ -1,7 +1,6 @@
 import type { Authenticated } from '../pipeline/context.js';
 import type { Observer } from '../observability/observer.js';
 import type { UpstreamServer } from '../upstream/server.js';
-import type { Backend } from '../upstream/backend.js';
 
 /** A header's value from a flat `[name, value, …]` list (any case). */
 export function headerValue(headers: readonly string[], lname: string): string | undefined {
@@ -9,22 +8,30 @@ export function headerValue(headers: readonly string[], lname: string): string |
   return undefined;
 }
 
-/** What a request's answer is decorated with, decided before dispatch. */
-export interface Decorations {
+/** One answer as the decorators and taps see it. */
+export interface Answer {
+  readonly ctx: Authenticated;
+  /** The server that answered. */
+  readonly server: UpstreamServer;
+  readonly observer: Observer;
   /** Server named by a valid sticky cookie, and whether that cookie is due for renewal. */
   readonly stickyName: string | undefined;
   readonly stickyRefresh: boolean;
+  /** The start of the Airflow `session` cookie, for secret-key drift detection. */
+  readonly sessionKey: string | undefined;
 }
 
 /**
  * Response decorators: the headers the gateway adds to Airflow's answer — a (renewed) sticky
  * cookie naming the server that answered, Strict-Transport-Security, a renewed session cookie.
  */
-export function decorate(headers: string[], ctx: Authenticated, backend: Backend, server: UpstreamServer, d: Decorations, observer: Observer): void {
+export function decorate(headers: string[], a: Answer): void {
+  const { ctx, server, observer } = a;
+  const backend = ctx.route.backend;
   const sticky = backend.sticky;
-  if (sticky && (d.stickyName !== server.name || d.stickyRefresh)) {
+  if (sticky && (a.stickyName !== server.name || a.stickyRefresh)) {
     headers.push('set-cookie', sticky.setCookie(server.name, Date.now(), ctx.proto === 'https'));
-    if (d.stickyName !== undefined && d.stickyName !== server.name) observer.metrics.redispatched(backend.name);
+    if (a.stickyName !== undefined && a.stickyName !== server.name) observer.metrics.redispatched(backend.name);
   }
   if (ctx.hsts) headers.push('strict-transport-security', ctx.hsts);
   if (ctx.setCookie) headers.push('set-cookie', ctx.setCookie);
@@ -36,7 +43,8 @@ export function decorate(headers: string[], ctx: Authenticated, backend: Backend
  * another. Returns whether the first body chunk should be inspected (a 400 may carry Airflow's
  * CSRF or signature messages).
  */
-export function tapResponse(status: number, headers: readonly string[], ctx: Authenticated, sessionKey: string | undefined, server: UpstreamServer, observer: Observer): boolean {
+export function tapResponse(status: number, headers: readonly string[], a: Answer): boolean {
+  const { ctx, sessionKey, server, observer } = a;
   const record = ctx.record;
   if (record.loginAttempt && status >= 300 && status < 400) record.location = headerValue(headers, 'location');
   if (status === 400) return true;

@@ -25,7 +25,7 @@ export interface GatewayOptions {
   /** Told when the admin API changed a server (a worker relays it to its siblings). */
   onAdminChange?: (change: AdminChange) => void;
   /** Told of every logout with the memory session store (a worker relays it to its siblings). */
-  onRevoke?: (match: Revocation, maxAgeMs: number) => void;
+  onRevoke?: (match: Revocation, maxAgeMs: number) => Promise<void>;
   /** The metrics of the whole machine (workers of `workers: N` ask the primary to add them up). */
   machineMetrics?: () => Promise<string>;
   /** The status of the whole machine, likewise. */

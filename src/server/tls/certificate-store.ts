@@ -69,7 +69,7 @@ export class CertificateStore {
   /** Install a certificate the ACME manager obtained or loaded; false (old one kept) when it does not load. */
   installIssued(pem: { cert: string; key: string }): boolean {
     try {
-      const next = parsePair(pem.cert, pem.key, `ACME certificate for ${this.tls.acme?.domains[0] ?? this.listener}`, this.tls, 'acme');
+      const next = parsePair({ certPem: pem.cert, keyPem: pem.key }, `ACME certificate for ${this.tls.acme?.domains[0] ?? this.listener}`, this.tls, 'acme');
       this.issued = [next];
       this.install([...this.loaded.filter((c) => c.source === 'file'), next]);
       return true;
@@ -126,7 +126,7 @@ export class CertificateStore {
       } catch (err) {
         throw new Error(`cannot read key ${key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
       }
-      return parsePair(certPem, keyPem, cert, tls, 'file', key);
+      return parsePair({ certPem, keyPem }, cert, tls, 'file', key);
     });
   }
 
@@ -201,7 +201,7 @@ export class CertificateStore {
 }
 
 /** Check a PEM pair (parses, matches its key, not expired) and index its SAN names. */
-function parsePair(certPem: string, keyPem: string, label: string, tls: NonNullable<ListenerConfig['tls']>, source: 'file' | 'acme', keyLabel = 'its key'): Loaded {
+function parsePair({ certPem, keyPem }: { certPem: string; keyPem: string }, label: string, tls: NonNullable<ListenerConfig['tls']>, source: 'file' | 'acme', keyLabel = 'its key'): Loaded {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(certPem);
