@@ -4,6 +4,7 @@ import { identityHint } from '../observability/identity-hint.js';
 import { wantsHtml } from '../proxy/error-response.js';
 import type { Runtime } from '../server/runtime.js';
 import { ANSWERED, Refusal, type Authenticated, type Filter, type Routed } from './context.js';
+import { learn } from './stage-context.js';
 
 /** The companion header saying identity values are percent-encoded UTF-8. */
 export const ENCODING_HEADER = 'X-Auth-Encoding';
@@ -35,7 +36,7 @@ export function authenticateFilter(runtime: Runtime): Filter<Routed, Authenticat
     const claimed = identityHint(ctx.req);
     ctx.record.user = claimed.user;
     ctx.record.auth = claimed.auth;
-    return { ...ctx, identity: undefined, upstreamIdentity: undefined, claimed, setCookie: undefined, body: undefined, dags: undefined, loginAttempt: false };
+    return learn<Authenticated>(ctx, { claimed });
   };
 }
 
@@ -63,7 +64,7 @@ async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated
   ctx.record.auth = id.method;
   // Airflow 3 reads only a bearer JWT (or `_token`): it gets a token airgate minted for the user; Airflow 2 the identity headers and assertion.
   const upstreamIdentity = sendsAirflow3Token(ctx.route) ? ['authorization', await auth.airflow3.bearer(id, Date.now())] : await identityHeaders(auth, id, ctx.route.name);
-  return { ...ctx, identity: id, upstreamIdentity, claimed: { user: id.user, auth: id.method }, setCookie: outcome.setCookie, body: undefined, dags: undefined, loginAttempt: false };
+  return learn<Authenticated>(ctx, { identity: id, upstreamIdentity, claimed: { user: id.user, auth: id.method }, setCookie: outcome.setCookie });
 }
 
 /** Airflow 3's login entries (`GET /api/v2/auth/login?next=`, FAB's `/auth/login/`): airgate owns login for Airflow 3. */

@@ -29,7 +29,7 @@ export interface TunnelSocket {
 
 /**
  * One request as every filter sees it, built once at entry and never changed: a filter that
- * learns something returns a new context (`{ ...ctx, route }`), so what an earlier filter
+ * learns something returns a new context (`learn(ctx, { route })`, stage-context.ts), so what an earlier filter
  * decided cannot be patched by a later one. The response and the record are the two mutable
  * things a request owns: the record is the observability tap (logs, metrics), not an input to
  * any decision.

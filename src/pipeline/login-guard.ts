@@ -1,6 +1,7 @@
 import { readBoundedBody } from '../core/body.js';
 import type { Runtime } from '../server/runtime.js';
 import { Refusal, type Authenticated, type Filter } from './context.js';
+import { learn } from './stage-context.js';
 import { bodyRefusal } from './policy.js';
 
 /** Airflow's password forms (Airflow 2 FAB `/login/`, FAB under Airflow 3 `/auth/login/`) and token endpoint (`/auth/token`). */
@@ -31,7 +32,7 @@ export function loginGuardFilter(runtime: Runtime): Filter<Authenticated, Authen
       const left = guard.lockedFor([`user:${user}`], Date.now());
       if (left > 0) return new Refusal('AIRGATE_ERR_LOGIN_LOCKED', { retryAfterSeconds: Math.ceil(left / 1000) });
     }
-    return { ...ctx, body, loginAttempt: true };
+    return learn<Authenticated>(ctx, { body, loginAttempt: true });
   }
 }
 

@@ -3,6 +3,7 @@ import { canonicalHost } from '../core/host.js';
 import type { RequestRecord } from '../observability/request-record.js';
 import { normalizePath } from '../policy/normalize.js';
 import type { Runtime } from '../server/runtime.js';
+import { entryContext } from './stage-context.js';
 import { Refusal, type ListenerFacts, type RequestContext, type TunnelSocket } from './context.js';
 
 /** What an entry point (HTTP/1 request, Upgrade, HTTP/2 stream) hands the pipeline. */
@@ -131,7 +132,7 @@ export function normalize(a: Arrival): RequestContext | Refusal {
   const client = trustXff && facts.xff ? trusted.clientFrom(facts.xff, a.peer) : a.peer;
   a.record.client = client;
   const proto = a.listener.proto === 'https' || (trustXff && forwardedHttps(facts.xfp)) ? 'https' : 'http';
-  return {
+  return entryContext({
     req,
     res: a.res,
     record: a.record,
@@ -153,5 +154,5 @@ export function normalize(a: Arrival): RequestContext | Refusal {
     http2,
     tunnel: a.tunnel,
     bodied: facts.bodied,
-  };
+  });
 }

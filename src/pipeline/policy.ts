@@ -3,6 +3,7 @@ import { GatewayError } from '../core/errors.js';
 import { dagScope, dagsFromBody, type DagScope } from '../policy/dag-sources.js';
 import type { Runtime } from '../server/runtime.js';
 import { Refusal, type Authenticated, type Filter } from './context.js';
+import { learn } from './stage-context.js';
 
 const NO_DAGS: DagScope = Object.freeze({ kind: 'none' });
 const EMPTY = Buffer.alloc(0);
@@ -27,7 +28,7 @@ export function policyFilter(runtime: Runtime): Filter<Authenticated, Authentica
     if (scope.kind !== 'body') return decide(ctx, scope);
     if (!ctx.bodied) return decide(ctx, dagsFromBody(scope, ctx.req.headers['content-type'], EMPTY));
     if (ctx.body) return decide(ctx, dagsFromBody(scope, ctx.req.headers['content-type'], ctx.body));
-    return readBoundedBody(ctx.req, { maxBytes, idleMs: ctx.listener.bodyIdleMs }).then((body) => decide({ ...ctx, body }, dagsFromBody(scope, ctx.req.headers['content-type'], body)), bodyRefusal);
+    return readBoundedBody(ctx.req, { maxBytes, idleMs: ctx.listener.bodyIdleMs }).then((body) => decide(learn<Authenticated>(ctx, { body }), dagsFromBody(scope, ctx.req.headers['content-type'], body)), bodyRefusal);
   };
 
   function decide(ctx: Authenticated, dags: DagScope): Authenticated | Refusal {
@@ -39,6 +40,6 @@ export function policyFilter(runtime: Runtime): Filter<Authenticated, Authentica
       runtime.logger.info({ requestId: ctx.id, user: id?.user, client: ctx.client, method: ctx.method, path: ctx.path, rule: d.rule, reason: d.reason }, 'request denied by policy');
       return new Refusal('AIRGATE_ERR_FORBIDDEN', { detail: d.reason });
     }
-    return { ...ctx, dags };
+    return learn<Authenticated>(ctx, { dags });
   }
 }

@@ -1,6 +1,7 @@
 import { segmentPrefix } from '../core/prefix.js';
 import type { Runtime } from '../server/runtime.js';
 import { Refusal, type RequestContext, type Routed } from './context.js';
+import { learn } from './stage-context.js';
 
 /**
  * Choose the route by canonical host and normalized path. WebSocket upgrades go on only where
@@ -21,6 +22,6 @@ export function routeFilter(runtime: Runtime): (ctx: RequestContext) => Routed |
     ctx.record.backend = route.backend.name;
     if (ctx.tunnel && !route.websocket) return new Refusal('AIRGATE_ERR_BAD_REQUEST', { detail: 'WebSocket upgrades are not enabled on this route.' });
     const judged = route.auth === 'sso' || route.auth === 'bearer' || route.policy;
-    return { ...ctx, route, isPublic: judged && isPublic(ctx.path) };
+    return learn<Routed>(ctx, { route, isPublic: judged && isPublic(ctx.path) });
   };
 }
