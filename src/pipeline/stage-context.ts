@@ -84,5 +84,5 @@ export function learn<T extends RequestContext>(ctx: RequestContext, learned: Le
 
 /** The entry context, in the shared shape. */
 export function entryContext(fields: RequestContext): RequestContext {
-  return new Context(fields, {}) as unknown as RequestContext;
+  return new Context(fields, {});
 }
