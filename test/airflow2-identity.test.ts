@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { fillIdpLogin, launchChromium } from './helpers/browser-login.js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Agent, request } from 'undici';
 import { startGateway } from './helpers/gateway.js';
@@ -64,11 +65,7 @@ routes:
   - { path: /, backend: airflow, auth: sso }
   - { host: db.test, path: /, backend: dbairflow, auth: none }
 `);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -82,15 +79,7 @@ after(async () => {
 
 /** Fill the development IdP's login form (and its consent) in `page`, which is at the IdP. */
 async function idpLogin(page: Page, user: string): Promise<void> {
-  await page.waitForSelector('input[name="login"]');
-  await page.fill('input[name="login"]', user);
-  await page.fill('input[name="password"]', 'any-password');
-  await page.click('button[type="submit"]');
-  await page.waitForURL((u) => u.href.startsWith(gw.url) || u.pathname.includes('/interaction/'));
-  if (!page.url().startsWith(gw.url)) {
-    await page.click('button[type="submit"]');
-    await page.waitForURL((u) => u.href.startsWith(gw.url));
-  }
+  await fillIdpLogin(page, gw.url, user);
 }
 
 async function browserLogin(user: string, path: string, context?: BrowserContext): Promise<{ context: BrowserContext; page: Page }> {

@@ -4,7 +4,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { type Browser, type BrowserContext } from 'playwright-core';
+import { fillIdpLogin, launchChromium } from './helpers/browser-login.js';
 import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import { request } from 'undici';
 import { startGateway } from './helpers/gateway.js';
@@ -68,7 +69,7 @@ routes:
   - { path: /execution, backend: airflow, auth: passthrough }
   - { path: /auth/token, backend: airflow, auth: passthrough }
 `);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -83,15 +84,7 @@ async function browserLogin(user: string, path: string): Promise<BrowserContext>
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${gw.url}${path}`);
-  await page.waitForSelector('input[name="login"]');
-  await page.fill('input[name="login"]', user);
-  await page.fill('input[name="password"]', 'any-password');
-  await page.click('button[type="submit"]');
-  await page.waitForURL((u) => u.href.startsWith(gw.url) || u.pathname.includes('/interaction/'));
-  if (!page.url().startsWith(gw.url)) {
-    await page.click('button[type="submit"]');
-    await page.waitForURL((u) => u.href.startsWith(gw.url));
-  }
+  await fillIdpLogin(page, gw.url, user);
   assert.equal(new URL(page.url()).pathname, path, 'back where the user started');
   return context;
 }

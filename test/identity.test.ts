@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { fillIdpLogin, launchChromium } from './helpers/browser-login.js';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose';
 import { request } from 'undici';
 import { startGateway } from './helpers/gateway.js';
@@ -72,11 +73,7 @@ routes:
   - { host: machine.test, path: /, backend: airflow, auth: bearer }
 `;
   gw = await startGateway(gatewayYaml);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -94,16 +91,7 @@ async function browserLogin(user: string, path = '/_sim/echo') {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${gw.url}${path}`);
-  await page.waitForSelector('input[name="login"]');
-  await page.fill('input[name="login"]', user);
-  await page.fill('input[name="password"]', 'any-password');
-  await page.click('button[type="submit"]');
-  // consent
-  await page.waitForURL((u) => u.href.startsWith(gw.url) || u.pathname.includes('/interaction/'));
-  if (!page.url().startsWith(gw.url)) {
-    await page.click('button[type="submit"]');
-    await page.waitForURL((u) => u.href.startsWith(gw.url));
-  }
+  await fillIdpLogin(page, gw.url, user);
   return { context, page };
 }
 
@@ -310,14 +298,7 @@ routes:
   try {
     const page = await context.newPage();
     await page.goto(`${origin}/_sim/echo`);
-    await page.fill('input[name="login"]', 'alice');
-    await page.fill('input[name="password"]', 'x');
-    await page.click('button[type="submit"]');
-    await page.waitForURL((u) => u.href.startsWith(origin) || u.pathname.includes('/interaction/'));
-    if (!page.url().startsWith(origin)) {
-      await page.click('button[type="submit"]');
-      await page.waitForURL((u) => u.href.startsWith(origin));
-    }
+    await fillIdpLogin(page, origin, 'alice');
     const loggedInAt = Date.now();
     const before = refreshes;
     assert.equal(before, 0, 'a fresh token is not refreshed');

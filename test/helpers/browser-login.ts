@@ -11,15 +11,7 @@ export async function loginThroughIdp(browser: Browser, origin: string, user: st
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${origin}${path}`);
-  await page.waitForSelector('input[name="login"]');
-  await page.fill('input[name="login"]', user);
-  await page.fill('input[name="password"]', 'any-password');
-  await page.click('button[type="submit"]');
-  await page.waitForURL((u) => u.href.startsWith(origin) || u.pathname.includes('/interaction/'));
-  if (!page.url().startsWith(origin)) {
-    await page.click('button[type="submit"]');
-    await page.waitForURL((u) => u.href.startsWith(origin));
-  }
+  await fillIdpLogin(page, origin, user);
   return { context, page, cookie: async () => (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') };
 }
 
@@ -31,4 +23,17 @@ export async function signInToDashboard(page: Page, admin: string, token: string
   // The form page is /dashboard too: wait for the GET after the sign-in's redirect, answered 200.
   const [res] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/dashboard' && r.request().method() === 'GET'), page.click('button[type=submit]')]);
   if (res.status() !== 200) throw new Error(`dashboard sign-in answered ${res.status()}`);
+}
+
+/** In `page`, which is at the development IdP: fill its login form (and consent) as `user`, and wait to be back on `origin`. */
+export async function fillIdpLogin(page: Page, origin: string, user: string): Promise<void> {
+  await page.waitForSelector('input[name="login"]');
+  await page.fill('input[name="login"]', user);
+  await page.fill('input[name="password"]', 'any-password');
+  await page.click('button[type="submit"]');
+  await page.waitForURL((u) => u.href.startsWith(origin) || u.pathname.includes('/interaction/'));
+  if (!page.url().startsWith(origin)) {
+    await page.click('button[type="submit"]');
+    await page.waitForURL((u) => u.href.startsWith(origin));
+  }
 }
