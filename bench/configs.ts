@@ -130,6 +130,16 @@ logging:
 }
 
 /**
+ * The plain configuration with the undici upstream client (target "airgate-undici"), so one run
+ * measures both clients: the "airgate" row keeps the default (lean, or AIRGATE_UPSTREAM_CLIENT).
+ */
+export function airgateUndiciConfig(port: number, upstreamPort: number): string {
+  return `${airgateConfig(port, upstreamPort).replace('(target "airgate")', '(target "airgate-undici": the undici upstream client)')}upstream:
+  client: undici
+`;
+}
+
+/**
  * The row later features extend with every feature switched on (target "airgate-full"): the
  * latency-aware balancer, signed sticky cookies (wrk sends the cookie back, as a browser does),
  * retries and outlier detection. As features land (sessions, policy, rate limits, metrics,

@@ -1,12 +1,16 @@
 /**
- * Result shapes, ratios and the console / Markdown renderings of a bench run.
+ * Result shapes of a bench run, and the comparisons and goals computed from them. The console
+ * and Markdown renderings are in render.ts.
  */
 
+/** One wrk run against one target at one concurrency. */
 export interface TargetResult {
   target: string;
   description: string;
   /** The process whose CPU time is measured. */
   measuredProcess: string;
+  /** wrk -c: open keep-alive connections during the run. */
+  connections: number;
   requests: number;
   requestsPerSecond: number;
   latencyMs: { p50: number; p75?: number; p90?: number; p99: number };
@@ -30,136 +34,91 @@ export interface Environment {
   platform: string;
   durationSeconds: number;
   warmupSeconds: number;
+  /** The wrk -c values, each target measured at every one. */
+  connections: number[];
   wrkArgs: string;
+  /** AIRGATE_UPSTREAM_CLIENT as the bench found it (it changes the default client of every airgate row but airgate-undici). */
+  upstreamClientEnv: string | null;
 }
 
-export interface Ratio {
-  name: string;
+/**
+ * `cpu`: numerator CPU µs/req ÷ denominator CPU µs/req (×).
+ * `p99`: numerator p99 − denominator p99 (ms).
+ */
+export type ComparisonKind = 'cpu' | 'p99';
+
+export interface Comparison {
+  kind: ComparisonKind;
   numerator: string;
   denominator: string;
+  connections: number;
+  /** null when a needed row is missing (BENCH_TARGETS or BENCH_CONNECTIONS left it out). */
   value: number | null;
 }
 
-export interface TargetCheck {
+/** A performance goal from issue #21: a comparison at one concurrency and its limit. */
+export interface Goal extends Comparison {
   description: string;
   limit: number;
-  value: number | null;
-  /** null when a needed row is missing (e.g. BENCH_TARGETS excluded it). */
+  /** null when not measured. A missed goal is reported, never asserted. */
   met: boolean | null;
 }
 
 export interface BenchReport {
   environment: Environment;
   results: TargetResult[];
-  ratios: Ratio[];
-  target: TargetCheck;
+  comparisons: Comparison[];
+  goals: Goal[];
 }
 
-/** airgate CPU per request may be at most this multiple of the bare node:http server's. */
-export const HELLO_CPU_LIMIT = 2.5;
+/** Compared at every measured concurrency, in this order. */
+const COMPARED: readonly (readonly [ComparisonKind, string, string])[] = [
+  ['cpu', 'airgate', 'hello'],
+  ['cpu', 'airgate-full', 'hello'],
+  ['cpu', 'airgate', 'haproxy'],
+  ['cpu', 'airgate', 'nginx-proxy'],
+  ['cpu', 'undici-minimal', 'hello'],
+  ['cpu', 'airgate', 'undici-minimal'],
+  ['cpu', 'airgate-undici', 'airgate'],
+  ['cpu', 'airgate-undici', 'undici-minimal'],
+  ['cpu', 'airgate-full', 'airgate'],
+  ['cpu', 'airgate-full', 'airgate-full-nolog'],
+  ['cpu', 'airgate-policy-1000', 'airgate-policy-1'],
+  ['cpu', 'airgate-policy-1', 'airgate'],
+  ['cpu', 'airgate-2-workers', 'airgate'],
+  ['p99', 'airgate', 'haproxy'],
+];
 
-function cpuOf(results: TargetResult[], target: string): number | undefined {
-  return results.find((r) => r.target === target)?.cpuUsPerRequest;
+/** The goals of issue #21 item 3. */
+const GOALS: readonly { kind: ComparisonKind; numerator: string; denominator: string; connections: number; limit: number; description: string }[] = [
+  { kind: 'cpu', numerator: 'airgate', denominator: 'hello', connections: 64, limit: 2.0, description: 'airgate CPU/req ≤ 2.0 × hello at -c64' },
+  { kind: 'cpu', numerator: 'airgate', denominator: 'hello', connections: 8, limit: 2.2, description: 'airgate CPU/req ≤ 2.2 × hello at -c8' },
+  { kind: 'cpu', numerator: 'airgate-full', denominator: 'hello', connections: 64, limit: 2.5, description: 'airgate-full CPU/req ≤ 2.5 × hello at -c64' },
+  { kind: 'p99', numerator: 'airgate', denominator: 'haproxy', connections: 8, limit: 0.3, description: 'airgate p99 ≤ haproxy p99 + 0.3 ms at -c8' },
+  { kind: 'cpu', numerator: 'airgate', denominator: 'undici-minimal', connections: 64, limit: 1.15, description: 'airgate CPU/req ≤ 1.15 × undici-minimal at -c64' },
+  { kind: 'cpu', numerator: 'airgate-full', denominator: 'airgate', connections: 64, limit: 1.25, description: 'airgate-full CPU/req ≤ 1.25 × airgate at -c64' },
+];
+
+export function findResult(results: readonly TargetResult[], target: string, connections: number): TargetResult | undefined {
+  return results.find((r) => r.target === target && r.connections === connections);
 }
 
-function ratio(results: TargetResult[], numerator: string, denominator: string): Ratio {
-  const a = cpuOf(results, numerator);
-  const b = cpuOf(results, denominator);
-  const value = a !== undefined && b !== undefined && b > 0 ? a / b : null;
-  return { name: `${numerator}/${denominator} CPU per request`, numerator, denominator, value };
+function compare(results: readonly TargetResult[], kind: ComparisonKind, numerator: string, denominator: string, connections: number): Comparison {
+  const a = findResult(results, numerator, connections);
+  const b = findResult(results, denominator, connections);
+  let value: number | null = null;
+  if (a && b) {
+    if (kind === 'p99') value = a.latencyMs.p99 - b.latencyMs.p99;
+    else if (b.cpuUsPerRequest > 0) value = a.cpuUsPerRequest / b.cpuUsPerRequest;
+  }
+  return { kind, numerator, denominator, connections, value };
 }
 
 export function buildReport(environment: Environment, results: TargetResult[]): BenchReport {
-  const ratios = [
-    ratio(results, 'airgate', 'hello'),
-    ratio(results, 'airgate', 'haproxy'),
-    ratio(results, 'airgate', 'nginx-proxy'),
-    ratio(results, 'airgate-full', 'hello'),
-    ratio(results, 'undici-minimal', 'hello'),
-    ratio(results, 'airgate', 'undici-minimal'),
-    ratio(results, 'airgate-full', 'airgate'),
-    ratio(results, 'airgate-full', 'airgate-full-nolog'),
-    ratio(results, 'airgate-policy-1000', 'airgate-policy-1'),
-    ratio(results, 'airgate-policy-1', 'airgate'),
-    ratio(results, 'airgate-2-workers', 'airgate'),
-  ];
-  const vsHello = ratios[0]?.value ?? null;
-  return {
-    environment,
-    results,
-    ratios,
-    target: {
-      description: `airgate CPU per request <= ${HELLO_CPU_LIMIT} x hello`,
-      limit: HELLO_CPU_LIMIT,
-      value: vsHello,
-      met: vsHello === null ? null : vsHello <= HELLO_CPU_LIMIT,
-    },
-  };
-}
-
-const fmt = (n: number, digits: number) => n.toFixed(digits);
-
-function rows(report: BenchReport): string[][] {
-  return report.results.map((r) => [r.target, fmt(r.requestsPerSecond, 0), fmt(r.latencyMs.p50, 3), fmt(r.latencyMs.p99, 3), fmt(r.cpuUsPerRequest, 2)]);
-}
-
-const HEADERS = ['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'];
-
-function targetLine(t: TargetCheck): string {
-  if (t.met === null || t.value === null) return `target ${t.description}: not measured (airgate or hello row missing)`;
-  return `target ${t.description}: ${t.met ? 'MET' : 'MISSED'} (${fmt(t.value, 2)} x)`;
-}
-
-function problems(report: BenchReport): string[] {
-  const out: string[] = [];
-  for (const r of report.results) {
-    const s = r.socketErrors;
-    const sock = s.connect + s.read + s.write + s.timeout;
-    if (r.non2xx3xx > 0 || sock > 0) {
-      out.push(`warning: ${r.target}: ${r.non2xx3xx} non-2xx/3xx responses, socket errors connect ${s.connect}, read ${s.read}, write ${s.write}, timeout ${s.timeout}`);
-    }
-  }
-  return out;
-}
-
-/** Plain-text table and ratios for the console. */
-export function renderText(report: BenchReport): string {
-  const body = rows(report);
-  const widths = HEADERS.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  const out = [line(HEADERS), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), ''];
-  for (const r of report.ratios) out.push(`${r.name.padEnd(40)} ${r.value === null ? 'n/a' : `${fmt(r.value, 2)} x`}`);
-  out.push('', targetLine(report.target), ...problems(report));
-  return out.join('\n') + '\n';
-}
-
-/** Markdown version with the environment, for bench/results/latest.md. */
-export function renderMarkdown(report: BenchReport): string {
-  const e = report.environment;
-  const out = [
-    '# airgate bench — latest run',
-    '',
-    `- date: ${e.date}`,
-    `- node: ${e.node}`,
-    `- wrk: ${e.wrk} (\`${e.wrkArgs}\`, ${e.durationSeconds} s per target after a ${e.warmupSeconds} s warm-up)`,
-    `- haproxy: ${e.haproxy}`,
-    `- nginx: ${e.nginx}`,
-    `- nproc: ${e.nproc}; platform: ${e.platform}; CLK_TCK: ${e.clockTicksPerSecond}`,
-    '',
-    'All processes on 127.0.0.1; the upstream is one nginx worker answering `hello world\\n` (12 bytes).',
-    'CPU µs/req is the utime+stime of the measured process (from /proc/<pid>/stat) over the wrk run divided by the requests wrk completed.',
-    '',
-    `| ${HEADERS.join(' | ')} | measured process |`,
-    `|${HEADERS.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}| --- |`,
-    ...rows(report).map((r, i) => `| ${r.join(' | ')} | ${report.results[i]?.measuredProcess ?? ''} |`),
-    '',
-    '| ratio | value |',
-    '| --- | ---: |',
-    ...report.ratios.map((r) => `| ${r.name} | ${r.value === null ? 'n/a' : `${fmt(r.value, 2)} ×`} |`),
-    '',
-    `**${targetLine(report.target)}**`,
-    ...problems(report).map((p) => `\n> ${p}`),
-    '',
-  ];
-  return out.join('\n');
+  const comparisons = COMPARED.flatMap(([kind, numerator, denominator]) => environment.connections.map((c) => compare(results, kind, numerator, denominator, c)));
+  const goals = GOALS.map((g): Goal => {
+    const { value } = compare(results, g.kind, g.numerator, g.denominator, g.connections);
+    return { ...g, value, met: value === null ? null : value <= g.limit };
+  });
+  return { environment, results, comparisons, goals };
 }

@@ -1,25 +1,37 @@
 /**
  * airgate throughput / CPU bench.
  *
- * Measures, in one run and on loopback only, wrk (-t1 -c64, HTTP/1.1 keep-alive, 12-byte
- * body) against:
- *   direct        the upstream nginx itself
- *   hello         a bare node:http server (the runtime's floor)
- *   haproxy       HAProxy, one thread, in front of the upstream
- *   nginx-proxy   nginx, one worker, proxy_pass with a keep-alive pool
- *   airgate       the gateway, one process
- *   airgate-full  the gateway with every feature switched on (see fullFeaturesConfig)
+ * Measures, in one run and on loopback only, wrk (-t1, HTTP/1.1 keep-alive, 12-byte body) at
+ * -c64 and at -c8 (BENCH_CONNECTIONS) against:
+ *   direct          the upstream nginx itself
+ *   hello           a bare node:http server (the runtime's floor)
+ *   haproxy         HAProxy, one thread, in front of the upstream
+ *   nginx-proxy     nginx, one worker, proxy_pass with a keep-alive pool
+ *   undici-minimal  the least a correct node:http + undici proxy does (bench/undici-minimal-proxy.ts)
+ *   airgate         the gateway, one process, the default upstream client
+ *   airgate-undici  the same with `upstream: { client: undici }`
+ *   airgate-full    the gateway with every feature switched on (see fullFeaturesConfig)
  *   airgate-full-airflow3  the same on an Airflow 3 backend (a minted token per session)
+ *   airgate-2-workers, airgate-policy-1, airgate-policy-1000, airgate-full-nolog
  *
- * For each it records req/s, p50/p99 latency and the CPU time per request of the measured
- * process, prints a table and ratios, and writes bench/results/latest.{json,md}.
+ * For each target and concurrency it records req/s, p50/p99 latency and the CPU time per request
+ * of the measured process; it prints them side by side per concurrency with the comparisons
+ * (CPU ratios, p99 differences) and the goals of issue #21, and writes
+ * bench/results/latest.{json,md}. Goals: airgate CPU/req <= 2.0 x hello at -c64 and <= 2.2 x at
+ * -c8; airgate-full <= 2.5 x hello; airgate p99 within 0.3 ms of HAProxy's at -c8; airgate
+ * <= 1.15 x undici-minimal; airgate-full <= 1.25 x airgate (the last three at -c64).
+ *
+ * `npm run bench` runs it on Node 24 (scripts/bench.sh) when the machine's Node is older.
  *
  * Environment:
- *   BENCH_DURATION  seconds per target (default 5)
- *   BENCH_WARMUP    warm-up seconds before each measurement (default 1)
- *   BENCH_TARGETS   comma-separated subset of targets to run (default all)
+ *   BENCH_DURATION     seconds per target and concurrency (default 5)
+ *   BENCH_WARMUP       warm-up seconds before each measurement (default 1)
+ *   BENCH_CONNECTIONS  comma-separated wrk -c values (default 64,8)
+ *   BENCH_TARGETS      comma-separated subset of targets to run (default all)
+ *   AIRGATE_UPSTREAM_CLIENT  passed through: it changes the default client of the airgate rows
+ *                      (airgate-undici sets its client in the config); recorded in the report
  *
- * Exit code 0 whenever the bench ran (a missed target is reported, not asserted); 1 when it
+ * Exit code 0 whenever the bench ran (a missed goal is reported, not asserted); 1 when it
  * could not run; 2 when a tool is missing.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,9 +39,10 @@ import { get } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { airgateConfig, airgateUndiciConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, cpuTicks, cpuTicksTree, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
-import { buildReport, renderMarkdown, renderText, type Environment, type TargetResult } from './report.js';
+import { buildReport, type Environment, type TargetResult } from './report.js';
+import { renderMarkdown, renderText } from './render.js';
 import { killRunningWrk, runWrk } from './wrk.js';
 import { StickyCookies } from '../src/upstream/sticky.js';
 import { SealedCookies } from '../src/auth/session-cookie.js';
@@ -58,7 +71,7 @@ async function benchCookies(): Promise<string> {
 let interruptedBy: NodeJS.Signals | undefined;
 
 const WRK_THREADS = 1;
-const WRK_CONNECTIONS = 64;
+const DEFAULT_CONNECTIONS = [64, 8];
 
 class BenchSetupError extends Error {
   constructor(
@@ -75,6 +88,17 @@ function secondsFromEnv(name: string, fallback: number, min: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n < min) throw new BenchSetupError(`${name} must be a number of seconds >= ${min}, found "${raw}"`, 1);
   return Math.round(n);
+}
+
+function connectionsFromEnv(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((s) => s.trim());
+  const numbers = values.map(Number);
+  if (values.some((v, i) => v === '' || !Number.isInteger(numbers[i]) || numbers[i]! < 1) || new Set(numbers).size !== numbers.length) {
+    throw new BenchSetupError(`${name} must be distinct wrk -c values >= 1 separated by commas (e.g. 64,8), found "${raw}"`, 1);
+  }
+  return numbers;
 }
 
 interface Tools {
@@ -166,6 +190,7 @@ interface Target {
 async function main(): Promise<number> {
   const durationSeconds = secondsFromEnv('BENCH_DURATION', 5, 1);
   const warmupSeconds = secondsFromEnv('BENCH_WARMUP', 1, 0);
+  const connectionsList = connectionsFromEnv('BENCH_CONNECTIONS', DEFAULT_CONNECTIONS);
   const tools = findTools();
   const ticksPerSecond = clockTicksPerSecond();
   const registry = new ProcessRegistry();
@@ -277,9 +302,15 @@ async function main(): Promise<number> {
       },
       {
         name: 'airgate',
-        description: 'airgate (one process, round robin) -> upstream nginx',
+        description: 'airgate (one process, round robin, default upstream client) -> upstream nginx',
         measuredProcess: 'node airgate',
         start: () => startAirgate('airgate', airgateConfig),
+      },
+      {
+        name: 'airgate-undici',
+        description: 'the airgate row with upstream.client: undici',
+        measuredProcess: 'node airgate',
+        start: () => startAirgate('airgate-undici', airgateUndiciConfig),
       },
       {
         name: 'airgate-full',
@@ -331,44 +362,49 @@ async function main(): Promise<number> {
     if (unknown.length > 0) throw new BenchSetupError(`BENCH_TARGETS names unknown targets: ${unknown.join(', ')} (known: ${allTargets.map((t) => t.name).join(', ')})`, 1);
     const targets = selected.length > 0 ? allTargets.filter((t) => selected.includes(t.name)) : allTargets;
 
-    process.stdout.write(`airgate bench: ${targets.length} targets, ${warmupSeconds} s warm-up + ${durationSeconds} s each, wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS}\n`);
+    const cList = connectionsList.map((c) => `-c${c}`).join(' and ');
+    process.stdout.write(`airgate bench: ${targets.length} targets at ${cList}, ${warmupSeconds} s warm-up + ${durationSeconds} s each, wrk -t${WRK_THREADS}\n`);
 
     const results: TargetResult[] = [];
     for (const target of targets) {
-      process.stdout.write(`  ${target.name.padEnd(13)} ${target.description} ... `);
+      process.stdout.write(`  ${target.name} — ${target.description}\n`);
       const started = await target.start();
       try {
         const setCookie = await checkHello(started.port, target.name, target.cookie);
         const cookie = target.cookie ?? setCookie;
         const url = `http://127.0.0.1:${started.port}/`;
-        const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections: WRK_CONNECTIONS, headers: cookie ? [`Cookie: ${cookie}`] : [] };
-        if (warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: warmupSeconds });
+        for (const connections of connectionsList) {
+          process.stdout.write(`    -c${String(connections).padEnd(4)} ... `);
+          const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections, headers: cookie ? [`Cookie: ${cookie}`] : [] };
+          if (warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: warmupSeconds });
 
-        const cpu = target.tree ? cpuTicksTree : cpuTicks;
-        const before = cpu(started.proc.pid);
-        const upstreamBefore = cpuTicks(upstream.proc.pid);
-        const wrk = await runWrk({ ...wrkBase, durationSeconds });
-        const after = cpu(started.proc.pid);
-        const upstreamAfter = cpuTicks(upstream.proc.pid);
-        if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
-        if (wrk.requests <= 0) throw new Error(`${target.name}: wrk completed no requests:\n${wrk.raw}`);
+          const cpu = target.tree ? cpuTicksTree : cpuTicks;
+          const before = cpu(started.proc.pid);
+          const upstreamBefore = cpuTicks(upstream.proc.pid);
+          const wrk = await runWrk({ ...wrkBase, durationSeconds });
+          const after = cpu(started.proc.pid);
+          const upstreamAfter = cpuTicks(upstream.proc.pid);
+          if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
+          if (wrk.requests <= 0) throw new Error(`${target.name}: wrk -c${connections} completed no requests:\n${wrk.raw}`);
 
-        const cpuSeconds = (after - before) / ticksPerSecond;
-        const result: TargetResult = {
-          target: target.name,
-          description: target.description,
-          measuredProcess: target.measuredProcess,
-          requests: wrk.requests,
-          requestsPerSecond: wrk.requestsPerSecond,
-          latencyMs: wrk.latencyMs,
-          cpuSeconds,
-          cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
-          upstreamCpuUsPerRequest: (((upstreamAfter - upstreamBefore) / ticksPerSecond) * 1e6) / wrk.requests,
-          non2xx3xx: wrk.non2xx3xx,
-          socketErrors: wrk.socketErrors,
-        };
-        results.push(result);
-        process.stdout.write(`${result.requestsPerSecond.toFixed(0)} req/s, ${result.cpuUsPerRequest.toFixed(2)} µs CPU/req\n`);
+          const cpuSeconds = (after - before) / ticksPerSecond;
+          const result: TargetResult = {
+            target: target.name,
+            description: target.description,
+            measuredProcess: target.measuredProcess,
+            connections,
+            requests: wrk.requests,
+            requestsPerSecond: wrk.requestsPerSecond,
+            latencyMs: wrk.latencyMs,
+            cpuSeconds,
+            cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
+            upstreamCpuUsPerRequest: (((upstreamAfter - upstreamBefore) / ticksPerSecond) * 1e6) / wrk.requests,
+            non2xx3xx: wrk.non2xx3xx,
+            socketErrors: wrk.socketErrors,
+          };
+          results.push(result);
+          process.stdout.write(`${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.latencyMs.p99.toFixed(3)} ms, ${result.cpuUsPerRequest.toFixed(2)} µs CPU/req\n`);
+        }
       } finally {
         if (started.stopAfter) await registry.stop(started.proc);
       }
@@ -385,7 +421,9 @@ async function main(): Promise<number> {
       platform: `${process.platform} ${process.arch}`,
       durationSeconds,
       warmupSeconds,
-      wrkArgs: `wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${durationSeconds}s --latency`,
+      connections: connectionsList,
+      wrkArgs: `wrk -t${WRK_THREADS} -c{${connectionsList.join(',')}} -d${durationSeconds}s --latency`,
+      upstreamClientEnv: process.env.AIRGATE_UPSTREAM_CLIENT ?? null,
     };
     const report = buildReport(environment, results);
 
