@@ -74,8 +74,9 @@ function table(rows: string[][]): string[] {
 export function renderText(report: BenchReport): string {
   const conns = report.environment.connections;
   const results = table([['', ...conns.flatMap((c) => METRICS.map((_, i) => (i === 0 ? `-c${c}` : '')))], ['target', ...conns.flatMap(() => METRICS)], ...resultRows(report)]);
-  const comparisons = table([['comparison', ...conns.map((c) => `-c${c}`)], ...comparisonRows(report)]);
-  return [...results, '', ...comparisons, '', ...report.goals.map(goalLine), ...problems(report)].join('\n') + '\n';
+  const compared = comparisonRows(report);
+  const comparisons = compared.length > 0 ? [...table([['comparison', ...conns.map((c) => `-c${c}`)], ...compared]), ''] : [];
+  return [...results, '', ...comparisons, ...report.goals.map(goalLine), ...problems(report)].join('\n') + '\n';
 }
 
 function markdownTable(header: string[], align: string[], rows: string[][]): string[] {
@@ -88,6 +89,7 @@ export function renderMarkdown(report: BenchReport): string {
   const measured = new Map(report.results.map((r) => [r.target, r.measuredProcess]));
   const resultHeader = ['target', ...e.connections.flatMap((c) => METRICS.map((m) => `${m} -c${c}`)), 'measured process'];
   const comparisonHeader = ['comparison', ...e.connections.map((c) => `-c${c}`)];
+  const compared = comparisonRows(report);
   return [
     '# airgate bench — latest run',
     '',
@@ -108,12 +110,7 @@ export function renderMarkdown(report: BenchReport): string {
       resultRows(report).map((r) => [...r, measured.get(r[0]!) ?? '']),
     ),
     '',
-    ...markdownTable(
-      comparisonHeader,
-      comparisonHeader.map((_, i) => (i === 0 ? '---' : '---:')),
-      comparisonRows(report),
-    ),
-    '',
+    ...(compared.length > 0 ? [...markdownTable(comparisonHeader, ['---', ...e.connections.map(() => '---:')], compared), ''] : []),
     ...report.goals.map((g) => `- **${goalLine(g)}**`),
     ...problems(report).map((p) => `\n> ${p}`),
     '',
