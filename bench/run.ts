@@ -187,6 +187,51 @@ interface Target {
   start(): Promise<Started>;
 }
 
+interface Measurement {
+  wrk: string;
+  ticksPerSecond: number;
+  target: Target;
+  started: Started;
+  upstream: ManagedProcess;
+  url: string;
+  cookie: string | undefined;
+  connections: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+}
+
+/** A warm-up, then one measured wrk run at one concurrency, with the CPU the target (and the upstream) spent on it. */
+async function measure(m: Measurement): Promise<TargetResult> {
+  const { target, started, connections } = m;
+  const wrkBase = { wrk: m.wrk, url: m.url, threads: WRK_THREADS, connections, headers: m.cookie ? [`Cookie: ${m.cookie}`] : [] };
+  if (m.warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: m.warmupSeconds });
+
+  const cpu = target.tree ? cpuTicksTree : cpuTicks;
+  const before = cpu(started.proc.pid);
+  const upstreamBefore = cpuTicks(m.upstream.pid);
+  const wrk = await runWrk({ ...wrkBase, durationSeconds: m.durationSeconds });
+  const after = cpu(started.proc.pid);
+  const upstreamAfter = cpuTicks(m.upstream.pid);
+  if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
+  if (wrk.requests <= 0) throw new Error(`${target.name}: wrk -c${connections} completed no requests:\n${wrk.raw}`);
+
+  const cpuSeconds = (after - before) / m.ticksPerSecond;
+  return {
+    target: target.name,
+    description: target.description,
+    measuredProcess: target.measuredProcess,
+    connections,
+    requests: wrk.requests,
+    requestsPerSecond: wrk.requestsPerSecond,
+    latencyMs: wrk.latencyMs,
+    cpuSeconds,
+    cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
+    upstreamCpuUsPerRequest: (((upstreamAfter - upstreamBefore) / m.ticksPerSecond) * 1e6) / wrk.requests,
+    non2xx3xx: wrk.non2xx3xx,
+    socketErrors: wrk.socketErrors,
+  };
+}
+
 async function main(): Promise<number> {
   const durationSeconds = secondsFromEnv('BENCH_DURATION', 5, 1);
   const warmupSeconds = secondsFromEnv('BENCH_WARMUP', 1, 0);
@@ -375,33 +420,7 @@ async function main(): Promise<number> {
         const url = `http://127.0.0.1:${started.port}/`;
         for (const connections of connectionsList) {
           process.stdout.write(`    -c${String(connections).padEnd(4)} ... `);
-          const wrkBase = { wrk: tools.wrk, url, threads: WRK_THREADS, connections, headers: cookie ? [`Cookie: ${cookie}`] : [] };
-          if (warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: warmupSeconds });
-
-          const cpu = target.tree ? cpuTicksTree : cpuTicks;
-          const before = cpu(started.proc.pid);
-          const upstreamBefore = cpuTicks(upstream.proc.pid);
-          const wrk = await runWrk({ ...wrkBase, durationSeconds });
-          const after = cpu(started.proc.pid);
-          const upstreamAfter = cpuTicks(upstream.proc.pid);
-          if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
-          if (wrk.requests <= 0) throw new Error(`${target.name}: wrk -c${connections} completed no requests:\n${wrk.raw}`);
-
-          const cpuSeconds = (after - before) / ticksPerSecond;
-          const result: TargetResult = {
-            target: target.name,
-            description: target.description,
-            measuredProcess: target.measuredProcess,
-            connections,
-            requests: wrk.requests,
-            requestsPerSecond: wrk.requestsPerSecond,
-            latencyMs: wrk.latencyMs,
-            cpuSeconds,
-            cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
-            upstreamCpuUsPerRequest: (((upstreamAfter - upstreamBefore) / ticksPerSecond) * 1e6) / wrk.requests,
-            non2xx3xx: wrk.non2xx3xx,
-            socketErrors: wrk.socketErrors,
-          };
+          const result = await measure({ wrk: tools.wrk, ticksPerSecond, target, started, upstream: upstream.proc, url, cookie, connections, warmupSeconds, durationSeconds });
           results.push(result);
           process.stdout.write(`${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.latencyMs.p99.toFixed(3)} ms, ${result.cpuUsPerRequest.toFixed(2)} µs CPU/req\n`);
         }
