@@ -34,16 +34,17 @@
  * Exit code 0 whenever the bench ran (a missed goal is reported, not asserted); 1 when it
  * could not run; 2 when a tool is missing.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
-import { availableParallelism, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, airgateUndiciConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, HELLO_BODY, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
-import { clockTicksPerSecond, commandOutput, cpuTicks, cpuTicksTree, findExecutable, freePort, ProcessRegistry, waitForPort, type ManagedProcess } from './processes.js';
+import { airgateConfig, airgateUndiciConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { clockTicksPerSecond, commandOutput, freePort, ProcessRegistry, waitForPort } from './processes.js';
 import { buildReport, type Environment, type TargetResult } from './report.js';
 import { renderMarkdown, renderText } from './render.js';
-import { killRunningWrk, runWrk } from './wrk.js';
+import { killRunningWrk } from './wrk.js';
+import { measure, WRK_THREADS, type Started, type Target } from './measure.js';
+import { BenchSetupError, checkHello, connectionsFromEnv, findTools, firstMatch, nginxTempModules, nproc, secondsFromEnv } from './setup.js';
 import { StickyCookies } from '../src/upstream/sticky.js';
 import { SealedCookies } from '../src/auth/session-cookie.js';
 import { DevIdp } from '../src/sim/dev-idp.js';
@@ -70,173 +71,16 @@ async function benchCookies(): Promise<string> {
 /** Set when a signal interrupts the run, so the exit code says so whichever path exits first. */
 let interruptedBy: NodeJS.Signals | undefined;
 
-const WRK_THREADS = 1;
 const DEFAULT_CONNECTIONS = [64, 8];
-
-class BenchSetupError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-function secondsFromEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new BenchSetupError(`${name} must be a number of seconds >= ${min}, found "${raw}"`, 1);
-  return Math.round(n);
-}
-
-function connectionsFromEnv(name: string, fallback: number[]): number[] {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const values = raw.split(',').map((s) => s.trim());
-  const numbers = values.map(Number);
-  if (values.some((v, i) => v === '' || !Number.isInteger(numbers[i]) || numbers[i]! < 1) || new Set(numbers).size !== numbers.length) {
-    throw new BenchSetupError(`${name} must be distinct wrk -c values >= 1 separated by commas (e.g. 64,8), found "${raw}"`, 1);
-  }
-  return numbers;
-}
-
-interface Tools {
-  wrk: string;
-  haproxy: string;
-  nginx: string;
-}
-
-function findTools(): Tools {
-  const wanted = [
-    { key: 'wrk', preferred: '/usr/bin/wrk', pkg: 'wrk' },
-    { key: 'haproxy', preferred: '/usr/sbin/haproxy', pkg: 'haproxy' },
-    { key: 'nginx', preferred: '/usr/sbin/nginx', pkg: 'nginx-light (or nginx)' },
-  ] as const;
-  const found: Partial<Record<keyof Tools, string>> = {};
-  const missing: string[] = [];
-  for (const t of wanted) {
-    const path = findExecutable(t.key, [t.preferred]);
-    if (path) found[t.key] = path;
-    else missing.push(`  ${t.key}: not found at ${t.preferred} or on PATH; install the Debian package ${t.pkg}: apt-get install ${t.pkg.split(' ')[0]}`);
-  }
-  for (const [file, what] of [
-    [gatewayMain, 'the gateway'],
-    [helloServer, 'the hello server'],
-  ] as const) {
-    if (!existsSync(file)) missing.push(`  ${what}: ${file} is missing; run npm run build (or npm run bench)`);
-  }
-  if (missing.length > 0 || !found.wrk || !found.haproxy || !found.nginx) {
-    throw new BenchSetupError(`the bench cannot run, missing:\n${missing.join('\n')}`, 2);
-  }
-  return { wrk: found.wrk, haproxy: found.haproxy, nginx: found.nginx };
-}
-
-function firstMatch(text: string, re: RegExp): string {
-  return re.exec(text)?.[1] ?? (text.split('\n')[0]?.trim() || 'unknown');
-}
-
-function nproc(): number {
-  const n = Number(commandOutput('nproc', []).trim());
-  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
-}
-
-/** Modules with a *_temp_path directive compiled into this nginx (so we can point them at our temp dir). */
-function nginxTempModules(nginx: string): string[] {
-  const v = commandOutput(nginx, ['-V']);
-  return ['proxy', 'fastcgi', 'uwsgi', 'scgi'].filter((m) => !v.includes(`--without-http_${m}_module`));
-}
-
-/**
- * GET / once and check the answer is the 12-byte hello body, so we never benchmark an error page.
- * Resolves with the cookie the target set (airgate's sticky cookie), which wrk then sends back
- * like a browser would.
- */
-function checkHello(port: number, target: string, cookie?: string): Promise<string | undefined> {
-  return new Promise((resolvePromise, reject) => {
-    const req = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5_000, headers: cookie ? { cookie } : {} }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        if (res.statusCode === 200 && body === HELLO_BODY) resolvePromise(res.headers['set-cookie']?.[0]?.split(';')[0]);
-        else reject(new Error(`${target}: GET / answered ${res.statusCode} ${JSON.stringify(body.slice(0, 200))}, expected 200 ${JSON.stringify(HELLO_BODY)}`));
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${target}: GET / timed out`)));
-    req.on('error', (err) => reject(new Error(`${target}: GET / failed: ${err.message}`)));
-  });
-}
-
-interface Started {
-  proc: ManagedProcess;
-  port: number;
-  /** false for "direct", whose process is the shared upstream. */
-  stopAfter: boolean;
-}
-
-interface Target {
-  name: string;
-  /** Count the CPU of the measured process's children too (a primary with workers). */
-  tree?: boolean;
-  /** A Cookie header wrk sends, as a browser returning airgate's sticky cookie would. */
-  cookie?: string;
-  description: string;
-  measuredProcess: string;
-  start(): Promise<Started>;
-}
-
-interface Measurement {
-  wrk: string;
-  ticksPerSecond: number;
-  target: Target;
-  started: Started;
-  upstream: ManagedProcess;
-  url: string;
-  cookie: string | undefined;
-  connections: number;
-  warmupSeconds: number;
-  durationSeconds: number;
-}
-
-/** A warm-up, then one measured wrk run at one concurrency, with the CPU the target (and the upstream) spent on it. */
-async function measure(m: Measurement): Promise<TargetResult> {
-  const { target, started, connections } = m;
-  const wrkBase = { wrk: m.wrk, url: m.url, threads: WRK_THREADS, connections, headers: m.cookie ? [`Cookie: ${m.cookie}`] : [] };
-  if (m.warmupSeconds > 0) await runWrk({ ...wrkBase, durationSeconds: m.warmupSeconds });
-
-  const cpu = target.tree ? cpuTicksTree : cpuTicks;
-  const before = cpu(started.proc.pid);
-  const upstreamBefore = cpuTicks(m.upstream.pid);
-  const wrk = await runWrk({ ...wrkBase, durationSeconds: m.durationSeconds });
-  const after = cpu(started.proc.pid);
-  const upstreamAfter = cpuTicks(m.upstream.pid);
-  if (!started.proc.running) throw new Error(`${target.name} ${started.proc.describeExit()} during the run:\n${started.proc.log}`);
-  if (wrk.requests <= 0) throw new Error(`${target.name}: wrk -c${connections} completed no requests:\n${wrk.raw}`);
-
-  const cpuSeconds = (after - before) / m.ticksPerSecond;
-  return {
-    target: target.name,
-    description: target.description,
-    measuredProcess: target.measuredProcess,
-    connections,
-    requests: wrk.requests,
-    requestsPerSecond: wrk.requestsPerSecond,
-    latencyMs: wrk.latencyMs,
-    cpuSeconds,
-    cpuUsPerRequest: (cpuSeconds * 1e6) / wrk.requests,
-    upstreamCpuUsPerRequest: (((upstreamAfter - upstreamBefore) / m.ticksPerSecond) * 1e6) / wrk.requests,
-    non2xx3xx: wrk.non2xx3xx,
-    socketErrors: wrk.socketErrors,
-  };
-}
 
 async function main(): Promise<number> {
   const durationSeconds = secondsFromEnv('BENCH_DURATION', 5, 1);
   const warmupSeconds = secondsFromEnv('BENCH_WARMUP', 1, 0);
   const connectionsList = connectionsFromEnv('BENCH_CONNECTIONS', DEFAULT_CONNECTIONS);
-  const tools = findTools();
+  const tools = findTools([
+    [gatewayMain, 'the gateway'],
+    [helloServer, 'the hello server'],
+  ]);
   const ticksPerSecond = clockTicksPerSecond();
   const registry = new ProcessRegistry();
   const tempRoot = mkdtempSync(join(tmpdir(), 'airgate-bench-'));
