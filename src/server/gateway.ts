@@ -251,13 +251,8 @@ export class Gateway implements ListenerHost {
     const b = this.runtime.backends.get(c.backend);
     const s = b?.server(c.server);
     if (!b || !s) return;
-    const now = b.clock.now();
-    if (c.state && c.state !== s.admin) {
-      s.admin = c.state;
-      if (c.state === 'drain') s.drainUntil = now + b.config.drain_grace;
-      if (c.state === 'ready') s.returnedAt = now;
-    }
-    if (c.weight !== undefined) s.weight = c.weight;
+    if (c.state) s.setAdmin(c.state, b.clock.now(), b.config.drain_grace);
+    if (c.weight !== undefined) s.setWeight(c.weight);
   }
 
   /** Apply the machine's health results (workers of `workers: N` do not check themselves). */
@@ -267,9 +262,7 @@ export class Gateway implements ListenerHost {
       const now = b.clock.now();
       for (const s of b.servers) {
         const state = h.servers[s.id];
-        if (!state || state === s.health) continue;
-        if (s.health === 'down') s.returnedAt = now;
-        s.health = state;
+        if (state) s.setHealth(state, now);
       }
       b.settle();
       this.runtime.remoteClusterDegraded.set(b.name, h.clusterDegraded[b.name] ?? null);
