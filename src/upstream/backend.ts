@@ -55,16 +55,7 @@ export class Backend implements LeaseListener {
     this.config = cfg;
     this.clock = deps.clock ?? systemClock;
     this.members = cfg.servers.map((s, i) => new UpstreamServer(name, i, s, cfg, previous?.server(s.name)));
-    // A reload keeps what discovery found (state and pool included); servers already retiring stay with the old snapshot.
-    if (cfg.discovery && previous) {
-      for (const [n, sc] of previous.discovered) {
-        const old = previous.server(n);
-        if (!old || old.retiring || cfg.servers.some((s) => s.name === n)) continue;
-        const next = { ...sc, weight: cfg.discovery.weight, max_connections: cfg.discovery.max_connections };
-        this.members.push(new UpstreamServer(name, this.members.length, next, cfg, old));
-        this.discovered.set(n, next);
-      }
-    }
+    if (previous) this.carryOver(previous);
     for (const s of this.members) this.byName.set(s.name, s);
     this.ctx = { clock: this.clock, random: deps.random ?? systemRandom, slowStartMs: cfg.slow_start };
     this.current = createBalancer(cfg, this.members, this.ctx);
@@ -72,6 +63,24 @@ export class Backend implements LeaseListener {
     this.outlier = new OutlierDetector(this.servers, cfg.outlier, deps.onEject ?? (() => {}));
     this.budget = new RetryBudget(cfg.retries.budget);
     this.queue = new WaitQueue(cfg.queue.size, cfg.queue.timeout);
+  }
+
+  /**
+   * A reload: servers of the same name took over their predecessor's state and pool as they were
+   * built (`UpstreamServer.carryOver`); here the servers discovery found come along too, with the
+   * new config's discovery weight and cap. Servers already retiring stay with the old snapshot;
+   * the balancer, stickiness, passive-health detector, retry budget and queue start afresh.
+   */
+  private carryOver(previous: Backend): void {
+    const discovery = this.config.discovery;
+    if (!discovery) return;
+    for (const [n, sc] of previous.discovered) {
+      const old = previous.server(n);
+      if (!old || old.retiring || this.config.servers.some((s) => s.name === n)) continue;
+      const next = { ...sc, weight: discovery.weight, max_connections: discovery.max_connections };
+      this.members.push(new UpstreamServer(this.name, this.members.length, next, this.config, old));
+      this.discovered.set(n, next);
+    }
   }
 
   get servers(): readonly UpstreamServer[] {
