@@ -133,10 +133,10 @@ export class Gateway implements ListenerHost {
     await this.discovery.start();
     if (this.options.initialHealth) this.applyHealth(this.options.initialHealth);
     await attachAuthenticator(this.runtime, this, undefined, this.options.onRevoke);
+    const adminCfg = this.runtime.config.admin;
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
-      const a = this.runtime.config.admin;
-      if (this.admin && a) await this.admin.listen(a.address.host, a.address.port);
+      if (this.admin && adminCfg) await this.admin.listen(adminCfg.address.host, adminCfg.address.port);
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -146,7 +146,7 @@ export class Gateway implements ListenerHost {
     this.logger.info(
       {
         listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
-        admin: this.admin ? `${this.runtime.config.admin!.address.host}:${this.admin.port}` : undefined,
+        admin: this.admin && adminCfg ? `${adminCfg.address.host}:${this.admin.port}` : undefined,
         backends: Object.fromEntries([...this.runtime.backends.values()].map((b) => [b.name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
         routes: cfg.routes.length,
       },
