@@ -95,7 +95,7 @@ export class Airflow2Webserver {
       if (req.method === 'POST' && this.limiter?.exceeded(clientAddress(req), Date.now())) {
         return sendHtml(res, 429, `<!doctype html>\n<html lang=en>\n<title>429 Too Many Requests</title>\n<h1>Too Many Requests</h1>\n<p>${this.limiter.count} per ${this.limiter.windowMs / 1000} second</p>\n`);
       }
-      return login(req, url, session, state, this.mode, reply);
+      return login({ req, url, session, state, mode: this.mode, reply });
     }
     if (path === '/logout/' || path === '/logout') return this.logout(req, session, reply);
     // Airflow.get_logs_with_metadata (airflow/www/views.py): the log page polls format=json; format=file streams text.
