@@ -1,14 +1,14 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend, FULL } from '../src/upstream/backend.js';
-import type { UpstreamServer } from '../src/upstream/server.js';
+import type { Lease, UpstreamServer } from '../src/upstream/server.js';
 import { ManualClock, seededRandom } from '../src/core/clock.js';
-import { backendFromYaml, pickName, tally } from './helpers/backend.js';
+import { backendFromYaml, holdInflight, justReturned, pickName, tally } from './helpers/backend.js';
 
 /**
  * Balancer behaviour as the proxy sees it: every pick goes through `Backend.select`, on a backend
  * built from YAML, with a hand-driven clock and seeded randomness. Load is simulated the way the
- * proxy creates it: `server.inflight++` when an attempt starts, `backend.release(server)` when it ends.
+ * proxy creates it: `backend.acquire(server)` when an attempt starts, `lease.release()` when it ends.
  */
 
 const open: Backend[] = [];
@@ -70,14 +70,14 @@ describe('round-robin', () => {
 describe('least-conn', () => {
   test('with inflight 5/0/2 the idle server is picked', () => {
     const { backend, s } = build(['{ name: a }', '{ name: b }', '{ name: c }'], ['balance: least-conn']);
-    s('a').inflight = 5;
-    s('c').inflight = 2;
+    holdInflight(s('a'), 5);
+    holdInflight(s('c'), 2);
     assert.deepEqual(tally(backend, 30), { b: 30 });
   });
 
   test('with equal inflight the picks rotate over all servers', () => {
     const { backend, s } = build(['{ name: a }', '{ name: b }', '{ name: c }'], ['balance: least-conn']);
-    for (const n of ['a', 'b', 'c']) s(n).inflight = 4;
+    for (const n of ['a', 'b', 'c']) holdInflight(s(n), 4);
     for (let round = 0; round < 20; round++) {
       const three = [pickName(backend), pickName(backend), pickName(backend)].sort();
       assert.deepEqual(three, ['a', 'b', 'c'], `round ${round}`);
@@ -89,18 +89,18 @@ describe('least-conn', () => {
     const big = s('big');
     const small = s('small');
     // big with 4 in flight against small with 2: (4+1)/2 = 2.5 < (2+1)/1 = 3, big still wins.
-    big.inflight = 4;
-    small.inflight = 2;
+    holdInflight(big, 4);
+    holdInflight(small, 2);
     assert.deepEqual(tally(backend, 10), { big: 10 });
     // One more than twice the load and it loses: (6+1)/2 = 3.5 > 3.
-    big.inflight = 6;
+    holdInflight(big, 6);
     assert.deepEqual(tally(backend, 10), { small: 10 });
 
     // Requests held in flight fill the servers 2:1.
-    big.inflight = 0;
-    small.inflight = 0;
+    holdInflight(big, 0);
+    holdInflight(small, 0);
     for (let i = 0; i < 300; i++) {
-      selectServer(backend).inflight++;
+      selectServer(backend).lease();
       assert.ok(big.inflight <= 2 * small.inflight + 2 && big.inflight >= 2 * small.inflight - 2, `after ${i + 1}: big ${big.inflight}, small ${small.inflight}`);
     }
     assert.equal(big.inflight, 200);
@@ -125,19 +125,18 @@ describe('random-two', () => {
     const { backend } = build(['{ name: a, weight: 2 }', '{ name: b }', '{ name: c }'], ['balance: random-two'], 8);
     const finish = seededRandom(99);
     const t: Record<string, number> = {};
-    const held: UpstreamServer[] = [];
+    const held: Lease[] = [];
     let maxHeld = 0;
     for (let tick = 0; tick < 10_000; tick++) {
       for (let k = 0; k < 3; k++) {
         const s = selectServer(backend);
-        s.inflight++;
-        held.push(s);
+        held.push(backend.acquire(s));
         t[s.name] = (t[s.name] ?? 0) + 1;
       }
       maxHeld = Math.max(maxHeld, held.length);
       // Every request in flight finishes with probability 10 % per tick (same speed everywhere): about 30 in flight.
       for (let i = held.length - 1; i >= 0; i--) {
-        if (finish() < 0.1) backend.release(held.splice(i, 1)[0]!);
+        if (finish() < 0.1) held.splice(i, 1)[0]!.release();
       }
     }
     const shares = { a: pct(t.a, 30_000), b: pct(t.b, 30_000), c: pct(t.c, 30_000) };
@@ -150,7 +149,7 @@ describe('random-two', () => {
 
   test('a heavily loaded server (50 in flight vs 0) is never picked while two idle ones are there', () => {
     const { backend, s } = build(['{ name: busy }', '{ name: b }', '{ name: c }'], ['balance: random-two'], 3);
-    s('busy').inflight = 50;
+    holdInflight(s('busy'), 50);
     const t = tally(backend, 3000);
     // Two distinct candidates are drawn and the less loaded wins, so busy can only win against itself: never.
     assert.equal(t.busy, undefined, JSON.stringify(t));
@@ -257,7 +256,7 @@ describe('hash (bounded-load consistent hashing)', () => {
     const servers = backend.servers;
     let total = 0;
     for (let i = 0; i < 400; i++) {
-      selectServer(backend, 'hot-user').inflight++;
+      selectServer(backend, 'hot-user').lease();
       total++;
       // The server chosen had inflight < ceil(1.25 × (total_before + 1) / 4) = ceil(1.25 × total / 4),
       // and total only grows, so this holds for every server after every selection.
@@ -293,8 +292,8 @@ describe('tiers', () => {
 
   test('when every tier-1 server is ejected, tier 2 (tier: 2 and backup) takes the traffic; a returning tier-1 server takes it back', () => {
     const { backend, clock, s } = build(servers, ['balance: round-robin'], 1, new ManualClock(1_000));
-    s('a').ejectedUntil = clock.now() + 30_000;
-    s('b').ejectedUntil = clock.now() + 60_000;
+    s('a').eject(clock.now() + 30_000, 1);
+    s('b').eject(clock.now() + 60_000, 1);
     assert.deepEqual(tally(backend, 200), { c: 100, d: 100 });
     clock.advance(30_000); // a's ejection is over (ejectedUntil == now); b is still out
     assert.deepEqual(tally(backend, 200), { a: 200 });
@@ -302,10 +301,10 @@ describe('tiers', () => {
 
   test('when every tier-1 server has weight 0, tier 2 takes the traffic', () => {
     const { backend, s } = build(servers, ['balance: least-conn']);
-    s('a').weight = 0;
-    s('b').weight = 0;
+    s('a').setWeight(0);
+    s('b').setWeight(0);
     assert.deepEqual(tally(backend, 100), { c: 50, d: 50 });
-    s('b').weight = 1;
+    s('b').setWeight(1);
     assert.deepEqual(tally(backend, 100), { b: 100 });
   });
 });
@@ -313,7 +312,7 @@ describe('tiers', () => {
 describe('slow start', () => {
   test('round-robin: a server that just returned ramps from 5% of its weight to all of it over 30s', () => {
     const { backend, clock, s } = build(['{ name: a }', '{ name: b }', '{ name: new }'], ['balance: round-robin', 'slow_start: 30s'], 1, new ManualClock(100_000));
-    s('new').returnedAt = clock.now();
+    justReturned(s('new'), clock.now());
     const measure = () => {
       const t = tally(backend, 2000);
       return { share: pct(t.new, 2000), ratio: (t.new ?? 0) / (t.a ?? 1), t };
@@ -338,7 +337,7 @@ describe('slow start', () => {
 describe('slow start (random-two)', () => {
   test('an idle backend gives a server that just returned about 5% of its weight, then its full share after 30s', () => {
     const { backend, clock, s } = build(['{ name: a }', '{ name: b }', '{ name: new }'], ['balance: random-two', 'slow_start: 30s'], 4, new ManualClock(100_000));
-    s('new').returnedAt = clock.now();
+    justReturned(s('new'), clock.now());
     const at0 = pct(tally(backend, 4000).new, 4000);
     clock.advance(30_000);
     const at30 = pct(tally(backend, 4000).new, 4000);
@@ -352,21 +351,21 @@ describe('slow start (random-two)', () => {
 describe('max_connections', () => {
   test('every server at max_connections: select returns FULL; a release makes that server selectable again', () => {
     const { backend, s } = build(['{ name: a, max_connections: 2 }', '{ name: b, max_connections: 2 }', '{ name: c, max_connections: 2 }'], ['balance: least-conn']);
-    for (const n of ['a', 'b', 'c']) s(n).inflight = 1;
+    for (const n of ['a', 'b', 'c']) backend.acquire(s(n));
     assert.notEqual(backend.select(undefined, undefined, undefined), FULL);
-    for (const n of ['a', 'b', 'c']) s(n).inflight = 2;
+    const second = ['a', 'b', 'c'].map((n) => backend.acquire(s(n)));
     assert.equal(backend.select(undefined, undefined, undefined), FULL);
     assert.equal(FULL, 'full');
-    backend.release(s('b'));
+    second[1]!.release();
     assert.equal(s('b').inflight, 1);
     assert.equal(backend.select(undefined, undefined, undefined), s('b'));
   });
 
   test('FULL is about capacity: a backend with nothing in rotation is undefined, not FULL', () => {
     const { backend, s, clock } = build(['{ name: a, max_connections: 1 }'], ['balance: round-robin']);
-    s('a').inflight = 1;
+    holdInflight(s('a'), 1);
     assert.equal(backend.select(undefined, undefined, undefined), FULL);
-    s('a').ejectedUntil = clock.now() + 1000;
+    s('a').eject(clock.now() + 1000, 1);
     assert.equal(backend.select(undefined, undefined, undefined), undefined);
   });
 });

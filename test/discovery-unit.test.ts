@@ -177,24 +177,22 @@ test('Backend: a joining server stays out until up; a retiring one finishes in f
   const two = b.server('10.0.0.2-80')!;
   assert.equal(one.retiring, true);
   assert.equal(b.select(undefined, undefined, undefined), one, 'the retiring server serves while its successor is not yet up');
-  one.inflight++;
-  two.health = 'up';
-  two.returnedAt = clock.now();
+  const lease = b.acquire(one);
+  two.setHealth('up', clock.now());
   b.settle();
   assert.equal(b.server('10.0.0.1-80'), one, 'in flight: it stays');
   assert.equal(b.select('10.0.0.1-80', undefined, undefined), two, 'no new request, sticky or not');
   assert.ok(two.effectiveWeight(clock.now(), 10_000) < 0.1, 'slow start ramps from when it came up');
-  b.release(one);
+  lease.release();
   assert.equal(b.server('10.0.0.1-80'), undefined, 'idle: it left');
   assert.deepEqual(
     b.servers.map((s) => `${s.name}@${s.index}`),
     ['10.0.0.2-80@0'],
   );
   assert.equal(one.index, -1);
-  two.inflight = 0;
   const capped = new Backend('airflow', { ...cfg.backends.airflow!, discovery: { ...cfg.backends.airflow!.discovery!, max_connections: 1 } }, { clock });
   applyDiscovered(capped, wantedServers([{ address: '10.0.0.3', port: 80, priority: 0 }], capped.config.discovery!), () => 'up');
-  capped.servers[0]!.inflight = 1;
+  capped.servers[0]!.lease();
   assert.equal(capped.select(undefined, undefined, undefined), FULL, 'discovered servers take max_connections from discovery');
 });
 
@@ -208,8 +206,8 @@ test('Backend: a reload carries discovered servers over with their state; retiri
       cfg.backends.airflow!.discovery!,
     );
   applyDiscovered(old, want('10.0.0.1', '10.0.0.2'), () => 'up');
-  old.server('10.0.0.2-80')!.inflight = 1;
-  old.server('10.0.0.1-80')!.served = 42;
+  old.server('10.0.0.2-80')!.lease();
+  for (let i = 0; i < 42; i++) old.server('10.0.0.1-80')!.observe(1, 200);
   applyDiscovered(old, want('10.0.0.1'), () => 'up');
   const next = new Backend('airflow', cfg.backends.airflow!, { clock }, old);
   assert.deepEqual(

@@ -224,10 +224,10 @@ class TestWaiter implements Waiter {
   }
 }
 
-/** Starts its request on the server it is given (inflight++), as the proxy's exchange does. */
+/** Starts its request on the server it is given (takes a lease), as the proxy's exchange does. */
 class StartingWaiter extends TestWaiter {
   override dequeued(server: UpstreamServer): void {
-    server.inflight++;
+    server.lease();
     super.dequeued(server);
   }
 }
@@ -327,8 +327,8 @@ describe('wait queue through Backend', () => {
 
   test('release hands the freed server to the longest-waiting request, which starts on it', () => {
     const { backend, s } = buildFull();
-    s('web-1').inflight = 1;
-    s('web-2').inflight = 1;
+    const web1 = backend.acquire(s('web-1'));
+    const web2 = backend.acquire(s('web-2'));
     assert.equal(backend.select(undefined, undefined, undefined), FULL);
     const log: string[] = [];
     // A waiter that starts its request on the server it is given, as the proxy does.
@@ -337,20 +337,20 @@ describe('wait queue through Backend', () => {
     assert.equal(backend.queue.enqueue(waiter('second')), true);
     assert.equal(backend.queue.enqueue(waiter('third')), false, 'queue size 2');
 
-    backend.release(s('web-2'));
+    web2.release();
     assert.deepEqual(log, ['first→web-2']);
     assert.equal(s('web-2').inflight, 1);
     assert.equal(backend.queue.length, 1);
 
-    backend.release(s('web-1'));
+    web1.release();
     assert.deepEqual(log, ['first→web-2', 'second→web-1']);
     assert.equal(backend.queue.length, 0);
   });
 
   test('destroy times out the requests still waiting', async () => {
     const { backend, s } = buildFull();
-    s('web-1').inflight = 1;
-    s('web-2').inflight = 1;
+    backend.acquire(s('web-1'));
+    backend.acquire(s('web-2'));
     const w = new TestWaiter('w');
     backend.queue.enqueue(w);
     open.splice(open.indexOf(backend), 1);

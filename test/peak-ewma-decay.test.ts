@@ -4,9 +4,9 @@ import { ManualClock, seededRandom } from '../src/core/clock.js';
 import { PeakEwmaBalancer } from '../src/upstream/balancer/peak-ewma.js';
 import type { UpstreamServer } from '../src/upstream/server.js';
 
-/** Two servers as the balancer sees them: an index, in-flight requests, a weight. */
-function twoServers(): UpstreamServer[] {
-  return [0, 1].map((index) => ({ index, inflight: 0, effectiveWeight: () => 1 }) as unknown as UpstreamServer);
+/** Two servers as the balancer sees them: an index, in-flight requests (`fastInflight` on the first), a weight. */
+function twoServers(fastInflight: number): UpstreamServer[] {
+  return [0, 1].map((index) => ({ index, inflight: index === 0 ? fastInflight : 0, effectiveWeight: () => 1 }) as unknown as UpstreamServer);
 }
 
 /**
@@ -21,11 +21,10 @@ for (const [decay, fastInflight, expected] of [
 ] as const) {
   test(`peak_ewma.decay ${decay / 1000}s, ${fastInflight} in flight on the fast server: the slow one is tried again after ≈ ${(expected / 1000).toFixed(0)} s`, () => {
     const clock = new ManualClock(0);
-    const [fast, slow] = twoServers() as [UpstreamServer, UpstreamServer];
+    const [fast, slow] = twoServers(fastInflight) as [UpstreamServer, UpstreamServer];
     const b = new PeakEwmaBalancer([fast, slow], { clock, random: seededRandom(1), slowStartMs: 0 }, decay);
     b.observe(slow, 2000);
     b.observe(fast, 20);
-    fast.inflight = fastInflight;
     let back = -1;
     for (let t = 0; t <= 120_000 && back < 0; t += 250) {
       b.observe(fast, 20); // the fast server keeps answering in 20 ms

@@ -207,19 +207,19 @@ describe('sticky selection through Backend.select', () => {
       }
     };
 
-    web2.ejectedUntil = clock.now() + 30_000;
+    web2.eject(clock.now() + 30_000, 1);
     others('ejected');
     clock.advance(30_000);
     assert.equal(route(backend, cookie), 'web-2', 'back after the ejection');
 
-    web2.weight = 0;
+    web2.setWeight(0);
     others('weight 0');
-    web2.weight = 1;
+    web2.setWeight(1);
     assert.equal(route(backend, cookie), 'web-2');
 
-    web2.inflight = 2; // max_connections: 2
+    const leases = [backend.acquire(web2), backend.acquire(web2)]; // max_connections: 2
     others('full');
-    backend.release(web2);
+    leases[0]!.release();
     assert.equal(route(backend, cookie), 'web-2', 'room again after a release');
   });
 

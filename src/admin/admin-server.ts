@@ -189,11 +189,8 @@ export class AdminServer {
     if (body.weight !== undefined && !(Number.isInteger(body.weight) && (body.weight as number) >= 0 && (body.weight as number) <= 1000)) return json(res, 400, { error: 'weight must be an integer from 0 to 1000' });
     if (body.state === undefined && body.weight === undefined) return json(res, 400, { error: 'give state and/or weight' });
     const now = backend.clock.now();
-    if (body.state !== undefined && body.state !== server.admin) {
-      const from = server.admin;
-      server.admin = body.state as AdminState;
-      if (server.admin === 'drain') server.drainUntil = now + backend.config.drain_grace;
-      if (server.admin === 'ready') server.returnedAt = now;
+    const from = server.admin;
+    if (body.state !== undefined && server.setAdmin(body.state as AdminState, now, backend.config.drain_grace)) {
       this.logger.info({ server: server.id, from, to: server.admin, by: 'admin api', user: caller.user, drainGraceMs: server.admin === 'drain' ? backend.config.drain_grace : undefined }, `server ${server.id} set to ${server.admin}`);
       this.host.observer.events.push('admin', `${server.id} set to ${server.admin} (was ${from})${caller.user ? ` by ${caller.user}` : ''}`);
       this.audit(caller, { action: `server.${server.admin}`, backend: backendName, server: serverName, from, to: server.admin, success: true });
@@ -202,7 +199,7 @@ export class AdminServer {
       this.logger.info({ server: server.id, from: server.weight, to: body.weight, by: 'admin api', user: caller.user }, `server ${server.id} weight set to ${String(body.weight)}`);
       this.host.observer.events.push('admin', `${server.id} weight ${server.weight} → ${String(body.weight)}${caller.user ? ` by ${caller.user}` : ''}`);
       this.audit(caller, { action: 'server.weight', backend: backendName, server: serverName, from: server.weight, to: body.weight as number, success: true });
-      server.weight = body.weight as number;
+      server.setWeight(body.weight as number);
     }
     this.host.onAdminChange?.({ backend: backendName, server: serverName, ...(body.state !== undefined ? { state: body.state as AdminState } : {}), ...(body.weight !== undefined ? { weight: body.weight as number } : {}) });
     json(res, 200, serverStatus(server, now, null, this.host.observer.metrics.answeredBy(backendName, serverName)));

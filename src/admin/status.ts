@@ -55,7 +55,7 @@ export function serverStatus(s: UpstreamServer, now: number, ewmaMs: number | nu
     weight: s.weight,
     tier: s.tier,
     inflight: s.inflight,
-    ejected: s.ejectedUntil > now,
+    ejected: s.ejected(now),
     ejections: s.totalEjections,
     served: answered.served,
     failed: answered.failed,

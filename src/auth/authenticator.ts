@@ -15,8 +15,19 @@ import { SealedCookies } from './session-cookie.js';
 import { sessionKeys } from './session-keys.js';
 import { MemorySessionStore, type SessionStore } from './session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
+import { isLoginState, isSession, type SessionClaims } from './session-claims.js';
 
 type Auth = NonNullable<AirgateConfig['auth']>;
+type SessionConfig = NonNullable<Auth['session']>;
+
+/** Browser sign-in through the IdP: present when auth.oidc and auth.session both are (what `auth: sso` needs). */
+interface SignIn {
+  oidc: OidcClient;
+  cfg: NonNullable<Auth['oidc']>;
+  session: SessionConfig;
+  sealed: SealedCookies;
+  sealedLogin: SealedCookies;
+}
 
 export const LOGIN_COOKIE = 'airgate_login';
 const LOGIN_TTL_S = 600;
@@ -24,49 +35,6 @@ const LOGIN_TTL_S = 600;
 /** A new id for every start of the gateway; the primary of `workers: N` gives its workers its own (AIRGATE_BOOT_ID). */
 export function newBootId(): string {
   return process.env.AIRGATE_BOOT_ID ?? randomBytes(9).toString('base64url');
-}
-
-interface SessionClaims extends Record<string, unknown> {
-  sid: string;
-  sub: string;
-  user: string;
-  email?: string;
-  groups: string[];
-  role: string;
-  idp_sid?: string;
-  /** Last activity, seconds; the idle timeout counts from here. */
-  seen: number;
-  /** The gateway start that issued it (memory store: sessions end with the process that knows them). */
-  boot?: string;
-  exp?: number;
-}
-
-/** A session has every field a session has, with its type; anything else sealed with a session key is refused. */
-function isSession(c: Record<string, unknown>): c is SessionClaims {
-  return (
-    typeof c.sid === 'string' &&
-    typeof c.sub === 'string' &&
-    typeof c.user === 'string' &&
-    typeof c.role === 'string' &&
-    typeof c.seen === 'number' &&
-    typeof c.exp === 'number' &&
-    Array.isArray(c.groups) &&
-    c.groups.every((g) => typeof g === 'string') &&
-    (c.email === undefined || typeof c.email === 'string') &&
-    (c.idp_sid === undefined || typeof c.idp_sid === 'string') &&
-    (c.boot === undefined || typeof c.boot === 'string')
-  );
-}
-
-interface LoginState extends Record<string, unknown> {
-  s: string;
-  n: string;
-  v: string;
-  r: string;
-}
-
-function isLoginState(c: Record<string, unknown>): c is LoginState {
-  return typeof c.s === 'string' && typeof c.n === 'string' && typeof c.v === 'string' && typeof c.r === 'string';
 }
 
 export type AuthOutcome = { identity: Identity; setCookie?: string } | { identity: undefined; reason: string };
@@ -87,8 +55,9 @@ export class Authenticator {
   readonly oidc: OidcClient | undefined;
   readonly bearer: BearerVerifier;
   readonly store: SessionStore;
-  private readonly sealed: SealedCookies | undefined;
-  private readonly sealedLogin: SealedCookies | undefined;
+  /** Session cookies, when auth.session is configured. */
+  private readonly sessions: { cfg: SessionConfig; sealed: SealedCookies } | undefined;
+  private readonly signIn: SignIn | undefined;
   /** Memory store without forget_on_restart: false — a session from an earlier start of the gateway is refused. */
   private readonly boot: string | undefined;
   private readonly logger: Logger;
@@ -106,21 +75,36 @@ export class Authenticator {
     this.oidc = cfg.oidc ? new OidcClient(cfg.oidc) : undefined;
     this.bearer = new BearerVerifier(cfg);
     const keys = cfg.session ? sessionKeys(cfg.session) : undefined;
-    this.sealed = keys ? new SealedCookies(keys, 'session') : undefined;
-    this.sealedLogin = keys ? new SealedCookies(keys, 'login') : undefined;
+    this.sessions = cfg.session && keys ? { cfg: cfg.session, sealed: new SealedCookies(keys, 'session') } : undefined;
+    this.signIn = this.oidc && cfg.oidc && this.sessions && keys ? { oidc: this.oidc, cfg: cfg.oidc, session: this.sessions.cfg, sealed: this.sessions.sealed, sealedLogin: new SealedCookies(keys, 'login') } : undefined;
     this.boot = store instanceof MemorySessionStore && cfg.session?.forget_on_restart !== false ? bootId : undefined;
     this.cookiePrefix = `${cfg.session?.cookie ?? 'airgate_session'}=`;
   }
 
   /** `bootId`: this start of the gateway (sessions of the memory store do not outlive it). */
   static async create(cfg: Auth, logger: Logger, bootId: string, previous?: Authenticator, redisUrl?: string): Promise<Authenticator> {
-    const signer =
-      previous && JSON.stringify(previous.cfg.assertion) === JSON.stringify(cfg.assertion) ? previous.signer : await AssertionSigner.create({ files: cfg.assertion.keys, rotation: cfg.assertion.rotation }, cfg.assertion.ttl, cfg.assertion.issuer);
-    const store = previous?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
+    const carried = previous?.carryOver(cfg);
+    const signer = carried?.signer ?? (await AssertionSigner.create({ files: cfg.assertion.keys, rotation: cfg.assertion.rotation }, cfg.assertion.ttl, cfg.assertion.issuer));
+    const store = carried?.store ?? (redisUrl ? new RedisSessionStore(redisUrl, logger) : new MemorySessionStore());
     const a = new Authenticator(cfg, signer, logger, store, bootId);
     if (a.oidc) await a.oidc.discover();
     if (cfg.assertion.keys.length === 0 && !cfg.assertion.rotation && !previous) logger.warn('no auth.assertion.keys configured: an assertion key was generated for this process only; configure keys when several instances serve the same Airflow');
     return a;
+  }
+
+  /**
+   * A reload: the session store always survives (sessions, tokens, revocations), the assertion
+   * signer while auth.assertion is unchanged (its keys keep signing). OIDC discovery, bearer
+   * issuers' key sets and the opened-cookie cache start afresh.
+   */
+  private carryOver(next: Auth): { store: SessionStore; signer?: AssertionSigner } {
+    return { store: this.store, ...(JSON.stringify(this.cfg.assertion) === JSON.stringify(next.assertion) ? { signer: this.signer } : {}) };
+  }
+
+  /** Sign-in needs the IdP and session cookies (the config check makes `auth: sso` routes have both). */
+  private requireSignIn(): SignIn {
+    if (!this.signIn) throw new Error('browser sign-in needs auth.oidc and auth.session');
+    return this.signIn;
   }
 
   /** What /_airgate/jwks.json serves: airgate's signing keys, then the configured extra keys. */
@@ -140,7 +124,8 @@ export class Authenticator {
       const r = await this.bearer.verify(authz.slice(7).trim());
       return 'identity' in r ? { identity: r.identity } : { identity: undefined, reason: r.error };
     }
-    if (!allowSession || !this.sealed || !this.cfg.session) return { identity: undefined, reason: 'a bearer token is required' };
+    const sessions = this.sessions;
+    if (!allowSession || !sessions) return { identity: undefined, reason: 'a bearer token is required' };
     const cookies = rawHeader(req, 'cookie');
     const token = cookies ? cookieValue(cookies, this.cookiePrefix) : undefined;
     if (!token) return { identity: undefined, reason: 'no session' };
@@ -151,7 +136,7 @@ export class Authenticator {
       s = undefined;
     }
     if (!s) {
-      const opened = await this.sealed.open<Record<string, unknown>>(token);
+      const opened = await sessions.sealed.open<Record<string, unknown>>(token);
       if (!opened || !isSession(opened)) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
       if (this.boot !== undefined && opened.boot !== this.boot) return { identity: undefined, reason: 'the gateway restarted since this session began' };
       s = opened;
@@ -159,12 +144,12 @@ export class Authenticator {
       this.opened.set(token, s);
     }
     if (this.store.isRevoked(s.sid, { idpSid: s.idp_sid, sub: s.sub, iat: (s as { iat?: number }).iat ?? 0 })) return { identity: undefined, reason: 'the session was logged out' };
-    const idleS = Math.floor(this.cfg.session.idle_timeout / 1000);
+    const idleS = Math.floor(sessions.cfg.idle_timeout / 1000);
     if (nowS - s.seen > idleS) return { identity: undefined, reason: 'the session was idle too long' };
     await this.refreshIfDue(s.sid);
     const identity: Identity = { sub: s.sub, user: s.user, email: s.email, groups: s.groups, role: s.role, method: 'oidc', sid: s.sid, idpSid: s.idp_sid };
     // Keep the idle clock running: re-seal when a quarter of the idle time has passed.
-    if (nowS - s.seen > idleS / 4) return { identity, setCookie: await this.sessionCookie({ ...s, seen: nowS }, s.exp ?? nowS, secure) };
+    if (nowS - s.seen > idleS / 4) return { identity, setCookie: await this.sessionCookie(sessions.sealed, { ...s, seen: nowS }, s.exp ?? nowS, secure) };
     return { identity };
   }
 
@@ -188,32 +173,34 @@ export class Authenticator {
     await t.refreshing;
   }
 
-  private async sessionCookie(claims: SessionClaims, expS: number, secure: boolean): Promise<string> {
+  private async sessionCookie(sealed: SealedCookies, claims: SessionClaims, expS: number, secure: boolean): Promise<string> {
     const { exp: _exp, iat: _iat, ...rest } = claims as SessionClaims & { iat?: number };
-    const value = await this.sealed!.seal(rest, expS);
+    const value = await sealed.seal(rest, expS);
     return `${this.sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, expS - Math.floor(Date.now() / 1000))}${secure ? '; Secure' : ''}`;
   }
 
   /** The login redirect for a browser: the IdP URL, with the round-trip secrets sealed in a short cookie. */
   async loginRedirect(origin: string, returnTo: string, secure: boolean): Promise<{ location: string; setCookie: string }> {
-    const started = await this.oidc!.begin(`${origin}/_airgate/callback`);
-    const sealedState = await this.sealedLogin!.seal({ s: started.state, n: started.nonce, v: started.verifier, r: returnTo }, Math.floor(Date.now() / 1000) + LOGIN_TTL_S);
+    const signIn = this.requireSignIn();
+    const started = await signIn.oidc.begin(`${origin}/_airgate/callback`);
+    const sealedState = await signIn.sealedLogin.seal({ s: started.state, n: started.nonce, v: started.verifier, r: returnTo }, Math.floor(Date.now() / 1000) + LOGIN_TTL_S);
     return { location: started.url, setCookie: `${LOGIN_COOKIE}=${sealedState}; Path=/_airgate/callback; HttpOnly; SameSite=Lax; Max-Age=${LOGIN_TTL_S}${secure ? '; Secure' : ''}` };
   }
 
   /** The OIDC callback: exchange the code, build the session, go back where the user started (same origin only). */
   async callback(req: IncomingMessage, origin: string, target: string, secure: boolean): Promise<{ location: string; cookies: string[] } | { error: string }> {
+    const signIn = this.requireSignIn();
     const cookies = rawHeader(req, 'cookie');
-    const login = await this.sealedLogin!.open<Record<string, unknown>>(cookies ? cookieValue(cookies, `${LOGIN_COOKIE}=`) : undefined);
+    const login = await signIn.sealedLogin.open<Record<string, unknown>>(cookies ? cookieValue(cookies, `${LOGIN_COOKIE}=`) : undefined);
     if (!login || !isLoginState(login)) return { error: 'the login took too long or its cookie is missing; please start again' };
     let tokens;
     try {
-      tokens = await this.oidc!.finish(new URL(target, origin), { state: login.s, nonce: login.n, verifier: login.v });
+      tokens = await signIn.oidc.finish(new URL(target, origin), { state: login.s, nonce: login.n, verifier: login.v });
     } catch (err) {
       return { error: `the identity provider's answer was refused: ${(err as Error).message}` };
     }
     const claims = (tokens.claims() ?? {}) as Record<string, unknown>;
-    const o = this.cfg.oidc!;
+    const o = signIn.cfg;
     const user = String(claims[o.username_claim] ?? claims.sub);
     const email = typeof claims.email === 'string' ? claims.email : undefined;
     const groups = stringList(claims[o.groups_claim]);
@@ -221,13 +208,13 @@ export class Authenticator {
     if (bad) return { error: `the identity provider sent a ${bad} with a control character (U+0000-U+001F, U+007F-U+009F), which Airflow cannot accept; ask your directory administrator to correct it` };
     const sid = randomBytes(16).toString('base64url');
     const idpSid = typeof claims.sid === 'string' ? claims.sid : undefined;
-    await this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined }, this.cfg.session!.max_age);
+    await this.store.set(sid, { sub: String(claims.sub), idpSid, idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessExpiresAt: tokens.expires_in ? Date.now() + tokens.expires_in * 1000 : undefined }, signIn.session.max_age);
     const nowS = Math.floor(Date.now() / 1000);
     const session: SessionClaims = { sid, sub: String(claims.sub), user, email, groups, role: mapRole(this.cfg.roles, this.cfg.default_role, { user, email, groups, claims }), idp_sid: idpSid, seen: nowS, ...(this.boot ? { boot: this.boot } : {}) };
     this.logger.info({ user, role: session.role, groups }, 'user logged in');
     return {
       location: sameOriginPath(login.r),
-      cookies: [await this.sessionCookie(session, nowS + Math.floor(this.cfg.session!.max_age / 1000), secure), `${LOGIN_COOKIE}=; Path=/_airgate/callback; Max-Age=0`],
+      cookies: [await this.sessionCookie(signIn.sealed, session, nowS + Math.floor(signIn.session.max_age / 1000), secure), `${LOGIN_COOKIE}=; Path=/_airgate/callback; Max-Age=0`],
     };
   }
 
@@ -247,7 +234,8 @@ export class Authenticator {
 
   /** Back-channel logout (OIDC): the IdP posts a signed logout token naming a sid and/or sub. */
   async backchannelLogout(logoutToken: string): Promise<number> {
-    const { sid, sub } = await this.oidc!.logoutToken(logoutToken);
+    if (!this.oidc) throw new Error('back-channel logout needs auth.oidc');
+    const { sid, sub } = await this.oidc.logoutToken(logoutToken);
     const n = await this.store.revoke({ idpSid: sid, sub }, this.cfg.session?.max_age ?? 0);
     this.logger.info({ idpSid: sid, sub, sessions: n }, 'back-channel logout');
     return n;

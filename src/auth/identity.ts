@@ -26,10 +26,11 @@ export function mapRole(rules: readonly RoleRule[], fallback: string, id: { user
       const domain = id.email?.split('@')[1]?.toLowerCase();
       if (!domain || !r.email_domains.some((d) => d.toLowerCase() === domain)) continue;
     }
-    if (r.claim) {
-      const v = id.claims[r.claim.name];
+    const claim = r.claim;
+    if (claim) {
+      const v = id.claims[claim.name];
       const values = Array.isArray(v) ? v : [v];
-      if (!values.some((x) => r.claim!.values.includes(x as string | number | boolean))) continue;
+      if (!values.some((x) => claim.values.includes(x as string | number | boolean))) continue;
     }
     return r.role;
   }

@@ -110,6 +110,6 @@ export class StaticKeyRing implements CookieKeyRing {
 }
 
 /** The session config's keys: the static ring, or scheduled keys from the master secret. */
-export function sessionKeys(session: { keys?: string[] | undefined; rotation?: { secret: string; period: number; previous: number } | undefined }, clock: Clock = wallClock): readonly string[] | CookieKeyProvider {
-  return session.rotation ? new PeriodKeyProvider(session.rotation, clock) : session.keys!;
+export function sessionKeys(session: { keys: readonly string[]; rotation?: undefined } | { keys?: undefined; rotation: { secret: string; period: number; previous: number } }, clock: Clock = wallClock): readonly string[] | CookieKeyProvider {
+  return session.rotation ? new PeriodKeyProvider(session.rotation, clock) : session.keys;
 }

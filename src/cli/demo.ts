@@ -139,7 +139,9 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   } finally {
     rmSync(keyDir, { recursive: true, force: true });
   }
-  process.stdout.write(demoBanner({ url, airflow, adminUrl: `http://127.0.0.1:${gateway.admin!.port}`, adminToken, sims: cluster.sims, issuer: cluster.issuer, cli: cliCommand() }));
+  const admin = gateway.admin;
+  if (!admin) throw new Error('the demo configuration has an admin section');
+  process.stdout.write(demoBanner({ url, airflow, adminUrl: `http://127.0.0.1:${admin.port}`, adminToken, sims: cluster.sims, issuer: cluster.issuer, cli: cliCommand() }));
   log.release();
   stopOnSignals(async () => {
     await gateway.stop();

@@ -106,6 +106,8 @@ export const authSchema = z
             message: `expected period × previous (${s.rotation.period / 1000} s × ${s.rotation.previous}) of at least idle_timeout (${s.idle_timeout / 1000} s), else live sessions would be refused at a key change`,
           });
       })
+      // Normalized to a tagged union: a static key ring or scheduled keys, never both or neither.
+      .transform(({ keys, rotation, ...rest }) => (rotation ? { ...rest, keys: undefined, rotation } : keys ? { ...rest, keys, rotation: undefined } : z.NEVER))
       .optional(),
     /** Issuers whose bearer JWTs are accepted (service accounts, client credentials). */
     bearer: z

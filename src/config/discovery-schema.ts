@@ -54,6 +54,10 @@ export const discoverySchema = z
     if (d.type !== 'SRV' && d.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `type ${d.type} needs the servers' port, e.g. port: 8080` });
     if (d.min_interval > d.interval) ctx.addIssue({ code: 'custom', path: ['min_interval'], message: 'expected min_interval not above interval' });
     if (d.min_interval < 100) ctx.addIssue({ code: 'custom', path: ['min_interval'], message: 'expected min_interval of at least 100ms' });
-  });
+  })
+  // Normalized to a tagged union on `type`: A/AAAA always have a port, SRV never.
+  .transform(({ type, port, ...rest }) => (type === 'SRV' ? { ...rest, type, port: undefined } : port !== undefined ? { ...rest, type, port } : z.NEVER));
 
 export type DiscoveryConfig = z.output<typeof discoverySchema>;
+/** What one lookup needs: the name and its record type (with the port A/AAAA answers lack). */
+export type DiscoveryQuery = { dns: string } & ({ type: 'SRV'; port: undefined } | { type: 'A' | 'AAAA'; port: number });

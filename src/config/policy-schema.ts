@@ -74,7 +74,13 @@ export const policyKeys = {
         .optional(),
     })
     .prefault({})
-    .refine((s) => s.type !== 'redis' || s.url !== undefined, { message: 'store type redis needs a url' }),
+    // Normalized to a tagged union: code that finds `type: 'redis'` has its url without asserting it.
+    .transform((s, ctx): { type: 'memory' } | { type: 'redis'; url: string } => {
+      if (s.type === 'memory') return { type: 'memory' };
+      if (s.url !== undefined) return { type: 'redis', url: s.url };
+      ctx.addIssue({ code: 'custom', message: 'store type redis needs a url' });
+      return z.NEVER;
+    }),
   /** Entries kept per in-memory limiter store; the oldest are dropped beyond it (a key flood cannot grow memory without limit). */
   limit_store_size: z.number().int().min(1000).max(10_000_000).default(100_000),
 };

@@ -30,7 +30,11 @@ export const acmeSchema = z.strictObject({
   /** Account contacts: e-mail addresses (mailto: is added). */
   contact: z.array(z.string().regex(/^(mailto:)?[^@\s]+@[^@\s]+$/, { message: 'expected an e-mail address' })).default([]),
   /** DNS names on the certificate (the first is its common name). */
-  domains: z.array(z.string().regex(/^([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}$/, { message: 'expected a DNS name such as airflow.example.com (no wildcards: they need DNS-01)' })).min(1, { message: 'expected at least one domain' }),
+  domains: z
+    .array(z.string().regex(/^([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}$/, { message: 'expected a DNS name such as airflow.example.com (no wildcards: they need DNS-01)' }))
+    .min(1, { message: 'expected at least one domain' })
+    // Typed as non-empty, so the common name (the first) needs no assertion.
+    .transform(([first, ...rest]): [string, ...string[]] => (first === undefined ? z.NEVER : [first, ...rest])),
   /** http-01: answered by the gateway's plain listeners on port 80; tls-alpn-01: answered on this listener (TLS 1.3). */
   challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
   /** PEM CA bundle to verify the ACME server with (private ACME CAs); default: the system's. */
@@ -80,12 +84,12 @@ export const upstreamTlsSchema = z.strictObject({
 /** `10.0.0.0/8`, `192.168.1.7`, `::1`, `fd00::/8`. */
 export const cidr = z.unknown().transform((value, ctx): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } => {
   if (typeof value === 'string') {
-    const [address, bits] = value.split('/');
-    const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(address ?? '');
-    const v6 = !v4 && (address ?? '').includes(':');
+    const [address = '', bits] = value.split('/');
+    const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(address);
+    const v6 = !v4 && address.includes(':');
     const max = v4 ? 32 : 128;
     const prefix = bits === undefined ? max : Number(bits);
-    if ((v4 || v6) && Number.isInteger(prefix) && prefix >= 0 && prefix <= max) return { address: address!, prefix, family: v4 ? 'ipv4' : 'ipv6' };
+    if ((v4 || v6) && Number.isInteger(prefix) && prefix >= 0 && prefix <= max) return { address, prefix, family: v4 ? 'ipv4' : 'ipv6' };
   }
   ctx.addIssue({ code: 'custom', message: `expected an IP address or CIDR such as 10.0.0.0/8 or fd00::/8, found ${describe(value)}` });
   return z.NEVER;

@@ -122,8 +122,7 @@ export class AuditLog {
     this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, this.destination);
   }
 
-  write(r: RequestRecord): void {
-    const a = r.audit!;
+  write(r: RequestRecord, a: NonNullable<RequestRecord['audit']>): void {
     this.logger.info({
       type: 'audit',
       time: new Date(r.time).toISOString(),

@@ -68,7 +68,7 @@ export class Observer {
     r.totalMs = now - r.start;
     this.metrics.record(r);
     this.accessLog?.write(r);
-    if (r.audit) this.auditLog?.write(r);
+    if (r.audit) this.auditLog?.write(r, r.audit);
   }
 
   /** Count a listener's connections and bytes (called for every listener the gateway creates). */

@@ -91,13 +91,16 @@ export class RateLimits {
   /** Counters shared through Redis (`store: { type: redis }`), or undefined for this instance's own. */
   readonly shared: SharedCounter | undefined;
 
-  constructor(cfg: AirgateConfig['rate_limits'], storeSize: number, previous?: RateLimits, shared?: SharedCounter) {
+  constructor(cfg: AirgateConfig['rate_limits'], storeSize: number, shared?: SharedCounter) {
     this.shared = shared;
-    // Keep counters across reloads for limits that kept their name and rate.
-    this.limits = cfg.map((c) => {
-      const old = previous?.limits.find((l) => l.cfg.name === c.name && l.cfg.rate.text === c.rate.text && l.cfg.burst === c.burst);
-      const compiled = compile(c, storeSize);
-      return old ? { ...compiled, store: old.store } : compiled;
+    this.limits = cfg.map((c) => compile(c, storeSize));
+  }
+
+  /** A reload: limits that kept their name, rate and burst keep their local counters. */
+  carryOver(previous: RateLimits): void {
+    this.limits.forEach((l, i) => {
+      const old = previous.limits.find((p) => p.cfg.name === l.cfg.name && p.cfg.rate.text === l.cfg.rate.text && p.cfg.burst === l.cfg.burst);
+      if (old) this.limits[i] = { ...l, store: old.store };
     });
   }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError, upstreamErrorCode, type ErrorCode } from '../core/errors.js';
 import type { Backend } from '../upstream/backend.js';
-import type { UpstreamServer } from '../upstream/server.js';
+import type { Lease, UpstreamServer } from '../upstream/server.js';
 import type { Logger } from '../observability/logger.js';
 import type { Waiter } from '../upstream/wait-queue.js';
 import { clientResponseHeaders, trailersObject } from './headers.js';
@@ -41,7 +41,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   private server: UpstreamServer | undefined;
   private tried: UpstreamServer[] | undefined;
   private attemptStart = 0;
-  private attemptOpen = false;
+  /** The current attempt's slot on its server; undefined between attempts. */
+  private lease: Lease | undefined;
   private abortUpstream: ((err?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -92,8 +93,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.dispatchedAt = now;
     this.upstreamStatus = 0;
     this.server = server;
-    server.inflight++;
-    this.attemptOpen = true;
+    this.lease = this.backend.acquire(server);
     this.abortUpstream = undefined;
     this.attemptStart = this.backend.clock.now();
     const { init, ctx } = this;
@@ -237,7 +237,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   /** The client went away or the route timeout fired: stop the upstream request. */
   abort(reason: Error): void {
     if (this.finished) return;
-    if (this.attemptOpen && this.abortUpstream) this.abortUpstream(reason);
+    if (this.lease && this.abortUpstream) this.abortUpstream(reason);
     else this.onError(reason);
   }
 
@@ -258,10 +258,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
 
   /** `status`: the upstream's answer for status pages (0: not the server's doing, not counted). */
   private endAttempt(status: number): void {
-    if (!this.attemptOpen) return;
-    this.attemptOpen = false;
+    const lease = this.lease;
+    if (!lease) return;
+    this.lease = undefined;
     if (status > 0) this.server!.observe(performance.now() - this.dispatchedAt, status);
-    this.backend.release(this.server!);
+    lease.release();
   }
 
   private finish(): void {

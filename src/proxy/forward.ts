@@ -79,7 +79,7 @@ function exchangeInit(ctx: Authenticated, owner: ExchangeOwner, body: Buffer | R
     retriable,
     hashKey: backend.config.hash ? hashKeyOf(req, backend.config.hash.key, ctx.client, ctx.identity?.user) : undefined,
     stickyName: stickyCookie?.server,
-    stickyRefresh: stickyCookie !== undefined && sticky!.needsRefresh(stickyCookie.expiresAt, Date.now()),
+    stickyRefresh: sticky !== undefined && stickyCookie !== undefined && sticky.needsRefresh(stickyCookie.expiresAt, Date.now()),
     sessionKey: cookies !== undefined && cookies.includes('session=') ? cookieValue(cookies, 'session=')?.slice(0, 48) : undefined,
     owner,
   };

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { upstreamErrorCode } from '../core/errors.js';
-import type { UpstreamServer } from '../upstream/server.js';
+import type { Lease, UpstreamServer } from '../upstream/server.js';
 import type { Backend } from '../upstream/backend.js';
 import { FULL } from '../upstream/backend.js';
 import type { Authenticated, TunnelSocket } from '../pipeline/context.js';
@@ -25,27 +25,24 @@ function head(statusLine: string, headers: readonly string[]): string {
 class Tunnel implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | undefined;
   private responded = false;
-  private released = false;
+  /** The server's connection slot, held until the tunnel closes. */
+  private readonly lease: Lease;
   private readonly client: Duplex;
   private readonly clientHead: Buffer;
   private readonly requestId: string;
-  private readonly server: UpstreamServer;
-  private readonly backend: Backend;
 
   private readonly done: (status: number) => void;
 
   constructor(t: TunnelSocket, requestId: string, server: UpstreamServer, backend: Backend, done: (status: number) => void) {
-    this.backend = backend;
     const client = t.socket;
     this.client = client;
     this.clientHead = t.head;
     this.requestId = requestId;
-    this.server = server;
     this.done = done;
-    server.inflight++;
+    this.lease = backend.acquire(server);
     client.once('close', () => {
       this.abortUpstream?.(new Error('client closed the connection'));
-      this.release();
+      this.lease.release();
       this.done(this.status);
     });
     client.on('error', () => client.destroy());
@@ -93,12 +90,12 @@ class Tunnel implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    this.release();
+    this.lease.release();
     this.client.end();
   }
 
   onError(err: Error): void {
-    this.release();
+    this.lease.release();
     if (!this.responded) {
       const code = upstreamErrorCode(err);
       this.status = 502;
@@ -106,12 +103,6 @@ class Tunnel implements Dispatcher.DispatchHandler {
     } else {
       this.client.destroy();
     }
-  }
-
-  private release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.backend.release(this.server);
   }
 }
 

@@ -1,13 +1,11 @@
 import type { AirgateConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Listener, type ListenerHost } from './listener.js';
-import { Runtime } from './runtime.js';
+import { Runtime, type RuntimeDeps } from './runtime.js';
+import { attachAuthenticator, reloadGateway, type ReloadResult } from './reload.js';
 import { AdminServer } from '../admin/admin-server.js';
-import { ConfigError } from '../config/config-error.js';
-import { loadConfigFile } from '../config/load.js';
-import type { BackendDeps } from '../upstream/backend.js';
 import { Observer, type ObserverOptions } from '../observability/observer.js';
-import { Authenticator, newBootId } from '../auth/authenticator.js';
+import { newBootId } from '../auth/authenticator.js';
 import { MemorySessionStore, type Revocation } from '../auth/session-store.js';
 import { RedisBus } from '../store/redis-bus.js';
 import { DiscoveryManager, type DiscoveryDeps, type DiscoverySnapshot } from '../upstream/discovery/manager.js';
@@ -17,7 +15,7 @@ export interface GatewayOptions {
   /** The file the config came from; `reload()` reads it again. */
   configFile?: string;
   /** Injected time and randomness (tests), and the counter store workers share through the primary. */
-  deps?: Omit<BackendDeps, 'onEject'> & { sharedCounter?: import('../policy/shared-counter.js').SharedCounter };
+  deps?: RuntimeDeps;
   /** Capture access / audit lines (tests). */
   observer?: ObserverOptions;
   /** Adjust every loaded configuration (a worker turns its own health checks off: the primary checks). */
@@ -55,7 +53,7 @@ export interface HealthSnapshot {
   discovery?: DiscoverySnapshot;
 }
 
-export type ReloadResult = { ok: true; listeners: string[]; added: string[]; removed: string[]; backends: string[]; routes: number } | { ok: false; errors: string[] };
+export type { ReloadResult } from './reload.js';
 
 /**
  * The running gateway: the current runtime snapshot, the listeners, and the lifecycle
@@ -122,9 +120,10 @@ export class Gateway implements ListenerHost {
   /** Events shared with every instance through Redis (store: redis). */
   private bus: RedisBus | undefined;
 
-  private attachBus(config: AirgateConfig): void {
+  /** Connect the Redis bus once `store: redis` is configured (at start, or by the first reload that configures it). */
+  attachBus(config: AirgateConfig): void {
     if (config.store.type !== 'redis' || this.bus) return;
-    this.bus = new RedisBus(config.store.url!, this.logger);
+    this.bus = new RedisBus(config.store.url, this.logger);
     this.runtime.loginGuard.attach(this.bus);
     this.observer.drift.attach(this.bus);
   }
@@ -133,14 +132,11 @@ export class Gateway implements ListenerHost {
     this.attachBus(this.runtime.config);
     await this.discovery.start();
     if (this.options.initialHealth) this.applyHealth(this.options.initialHealth);
-    const authCfg = this.runtime.config.auth;
-    if (authCfg) this.runtime.auth = await Authenticator.create(authCfg, this.logger, this.bootId, undefined, this.runtime.config.store.type === 'redis' ? this.runtime.config.store.url : undefined);
-    const store = this.runtime.auth?.store;
-    if (store instanceof MemorySessionStore) store.relay = this.options.onRevoke;
+    await attachAuthenticator(this.runtime, this, undefined, this.options.onRevoke);
+    const adminCfg = this.runtime.config.admin;
     try {
       await Promise.all(this.listeners.map((l) => l.listen()));
-      const a = this.runtime.config.admin;
-      if (this.admin && a) await this.admin.listen(a.address.host, a.address.port);
+      if (this.admin && adminCfg) await this.admin.listen(adminCfg.address.host, adminCfg.address.port);
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -150,7 +146,7 @@ export class Gateway implements ListenerHost {
     this.logger.info(
       {
         listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
-        admin: this.admin ? `${this.runtime.config.admin!.address.host}:${this.admin.port}` : undefined,
+        admin: this.admin && adminCfg ? `${adminCfg.address.host}:${this.admin.port}` : undefined,
         backends: Object.fromEntries([...this.runtime.backends.values()].map((b) => [b.name, b.servers.map((s) => `${s.name}=${s.url.origin}`)])),
         routes: cfg.routes.length,
       },
@@ -158,86 +154,15 @@ export class Gateway implements ListenerHost {
     );
   }
 
-  /**
-   * Reload: read and validate the config file again, build a new runtime (servers that remain
-   * keep their health, operator state and connection pool), bind new listeners, then swap. In-flight
-   * requests finish on the runtime they started with. Any error leaves everything as it was and is
-   * reported as `airgate check` reports it. Reloads run one at a time.
-   */
+  /** Reload (docs: `reloadGateway`); reloads run one at a time. */
   reload(config?: AirgateConfig): Promise<ReloadResult> {
     const run = async (): Promise<ReloadResult> => {
       await this.reloading?.catch(() => undefined);
-      return this.doReload(config);
+      return reloadGateway(this, this.options, config);
     };
     const p = run();
     this.reloading = p;
     return p;
-  }
-
-  private async doReload(given?: AirgateConfig): Promise<ReloadResult> {
-    let config = given;
-    if (!config) {
-      if (!this.options.configFile) return this.reloadFailed(['this gateway was not started from a file']);
-      try {
-        config = loadConfigFile(this.options.configFile);
-      } catch (err) {
-        return this.reloadFailed(err instanceof ConfigError ? err.message.split('\n') : [String(err)]);
-      }
-    }
-    if (this.options.transformConfig) config = this.options.transformConfig(config);
-    const keep = new Map<Listener, AirgateConfig['listeners'][number]>();
-    const added: Listener[] = [];
-    for (const lc of config.listeners) {
-      const existing = this.listeners.find((l) => l.sameSocket(lc));
-      if (existing) keep.set(existing, lc);
-      else added.push(new Listener(lc, this));
-    }
-    try {
-      await Promise.all(added.map((l) => l.listen()));
-    } catch (err) {
-      await Promise.all(added.map((l) => l.close().catch(() => undefined)));
-      return this.reloadFailed([`cannot listen: ${(err as Error).message}`]);
-    }
-    const old = this.runtime;
-    let next: Runtime;
-    try {
-      next = new Runtime(config, this.logger, this.options.deps, old, this.observer.events);
-      if (config.auth) next.auth = await Authenticator.create(config.auth, this.logger, this.bootId, old.auth, config.store.type === 'redis' ? config.store.url : undefined);
-      if (next.auth?.store instanceof MemorySessionStore) next.auth.store.relay = this.options.onRevoke;
-    } catch (err) {
-      await Promise.all(added.map((l) => l.close().catch(() => undefined)));
-      return this.reloadFailed([String((err as Error).message)]);
-    }
-    this.runtime = next;
-    for (const l of added) this.observer.watchListener(l.config.name, l.server);
-    this.discovery.configure(config);
-    const removed = this.listeners.filter((l) => !keep.has(l));
-    for (const [l, lc] of keep) l.update(lc);
-    this.listeners.splice(0, this.listeners.length, ...keep.keys(), ...added);
-    next.startHealthChecks();
-    this.attachBus(config);
-    void Promise.all(removed.map((l) => l.retire(config.shutdown.grace)));
-    void old.retire();
-    if (this.admin && config.admin) this.admin.setToken(config.admin.token);
-    this.reloads.ok++;
-    this.observer.configure(config);
-    this.observer.events.push('reload', 'configuration reloaded', { added: added.map((l) => l.config.name), removed: removed.map((l) => l.config.name) });
-    const summary = {
-      listeners: this.listeners.map((l) => `${l.config.name}=${l.config.address.host}:${l.port}`),
-      added: added.map((l) => l.config.name),
-      removed: removed.map((l) => l.config.name),
-      backends: Object.keys(config.backends),
-      routes: config.routes.length,
-    };
-    this.logger.info(summary, 'configuration reloaded');
-    return { ok: true, ...summary };
-  }
-
-  private reloadFailed(errors: string[]): ReloadResult {
-    this.reloads.failed++;
-    this.observer.events.push('reload', 'configuration reload failed; the running configuration stays', { errors });
-    this.logger.error({ errors }, 'configuration reload failed; the running configuration stays');
-    return { ok: false, errors };
   }
 
   /** Apply a logout made by another worker (memory session store). */
@@ -251,13 +176,8 @@ export class Gateway implements ListenerHost {
     const b = this.runtime.backends.get(c.backend);
     const s = b?.server(c.server);
     if (!b || !s) return;
-    const now = b.clock.now();
-    if (c.state && c.state !== s.admin) {
-      s.admin = c.state;
-      if (c.state === 'drain') s.drainUntil = now + b.config.drain_grace;
-      if (c.state === 'ready') s.returnedAt = now;
-    }
-    if (c.weight !== undefined) s.weight = c.weight;
+    if (c.state) s.setAdmin(c.state, b.clock.now(), b.config.drain_grace);
+    if (c.weight !== undefined) s.setWeight(c.weight);
   }
 
   /** Apply the machine's health results (workers of `workers: N` do not check themselves). */
@@ -267,9 +187,7 @@ export class Gateway implements ListenerHost {
       const now = b.clock.now();
       for (const s of b.servers) {
         const state = h.servers[s.id];
-        if (!state || state === s.health) continue;
-        if (s.health === 'down') s.returnedAt = now;
-        s.health = state;
+        if (state) s.setHealth(state, now);
       }
       b.settle();
       this.runtime.remoteClusterDegraded.set(b.name, h.clusterDegraded[b.name] ?? null);

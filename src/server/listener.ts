@@ -102,7 +102,8 @@ export class Listener {
     this.pipeline = new RequestPipeline(pipelineHost, new GatewayEndpoints(), () => this.facts);
     // A client that half-closes after a request it said was its last (HTTP/1.0 tools, `nc -N`) still gets its answer (see onClientEnd).
     (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    this.server.on('request', config.redirect_to_https ? this.onRedirect.bind(this) : this.onRequest.bind(this));
+    const httpsPort = config.redirect_to_https;
+    this.server.on('request', httpsPort ? (req: IncomingMessage, res: ServerResponse) => this.onRedirect(req, res, httpsPort) : this.onRequest.bind(this));
     this.server.on('upgrade', this.onUpgrade.bind(this));
     this.server.on('clientError', this.onClientError.bind(this));
     this.acceptor = config.proxy_protocol ? createNetServer({ pauseOnConnect: false }, (s) => void this.acceptProxied(s)) : undefined;
@@ -181,9 +182,9 @@ export class Listener {
     });
   }
 
-  private onRedirect(req: IncomingMessage, res: ServerResponse): void {
+  private onRedirect(req: IncomingMessage, res: ServerResponse, httpsPort: number): void {
     if (acmeChallenges.respond(req, res)) return;
-    redirectToHttps(req, res, this.config.redirect_to_https!, this.host.draining);
+    redirectToHttps(req, res, httpsPort, this.host.draining);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {

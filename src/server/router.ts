@@ -42,7 +42,7 @@ export class Router {
         name: r.name ?? `${r.host ?? '*'}${r.path}`,
         host: r.host,
         prefix: r.path,
-        backend: backends.get(r.backend)!,
+        backend: backendOf(backends, r.backend),
         preserveHost: r.preserve_host,
         headersTimeout: r.timeouts.response_headers,
         bodyTimeout: r.timeouts.body_idle,
@@ -104,4 +104,11 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
+}
+
+/** The backend a route names (the config check made sure it exists). */
+function backendOf(backends: ReadonlyMap<string, Backend>, name: string): Backend {
+  const b = backends.get(name);
+  if (!b) throw new Error(`no backend named ${name}`);
+  return b;
 }

@@ -22,6 +22,9 @@ import { buildFilters, type Filters } from '../pipeline/filters.js';
  * Everything built from one configuration snapshot: backends with their pools, and the
  * compiled router. Immutable once built; a request reads it once at entry and keeps it.
  */
+/** Injected time and randomness (tests), and the counter store workers share through the primary. */
+export type RuntimeDeps = Omit<BackendDeps, 'onEject'> & { sharedCounter?: SharedCounter };
+
 export class Runtime {
   readonly config: AirgateConfig;
   readonly logger: Logger;
@@ -43,7 +46,7 @@ export class Runtime {
   readonly filters: Filters;
 
   /** `previous`: the runtime a reload replaces; servers that remain (same backend and name) carry their state over. */
-  constructor(config: AirgateConfig, logger: Logger, deps: Omit<BackendDeps, 'onEject'> & { sharedCounter?: SharedCounter } = {}, previous?: Runtime, events?: EventLog) {
+  constructor(config: AirgateConfig, logger: Logger, deps: RuntimeDeps = {}, previous?: Runtime, events?: EventLog) {
     this.config = config;
     this.logger = logger;
     this.trusted = new TrustedProxies(config.trusted_proxies);
@@ -54,10 +57,12 @@ export class Runtime {
     this.auth = undefined;
     this.policy = new PolicyEvaluator(config.policy.rules);
     this.publicPaths = config.policy.public.map((p) => p.toLowerCase());
-    const sameStore = previous && JSON.stringify(previous.config.store) === JSON.stringify(config.store);
-    const shared = config.store.type === 'redis' ? (sameStore && previous.limits.shared ? previous.limits.shared : new SharedGcra(config.store.url!, new GcraStore(config.limit_store_size), logger)) : deps.sharedCounter;
-    this.limits = new RateLimits(config.rate_limits, config.limit_store_size, previous?.limits, shared);
-    this.loginGuard = previous?.loginGuard ?? new LoginGuard(config.login_protection, config.limit_store_size);
+    const carried: Partial<ReturnType<typeof carryOver>> = previous ? carryOver(previous, config) : {};
+    const store = config.store;
+    const shared = store.type === 'redis' ? (carried.shared ?? new SharedGcra(store.url, new GcraStore(config.limit_store_size), logger)) : deps.sharedCounter;
+    this.limits = new RateLimits(config.rate_limits, config.limit_store_size, shared);
+    if (previous) this.limits.carryOver(previous.limits);
+    this.loginGuard = carried.loginGuard ?? new LoginGuard(config.login_protection, config.limit_store_size);
     const backends = new Map<string, Backend>();
     const onEject: BackendDeps['onEject'] = (server, forMs) => {
       logger.warn({ server: server.id, ejections: server.ejections, forMs }, 'server ejected after consecutive failures');
@@ -93,7 +98,7 @@ export class Runtime {
           ),
       );
     // Servers discovery adds or removes are checked from when they join until they leave.
-    for (const c of this.checkers) backends.get(c.backend)!.onMembership({ added: (s) => c.add(s), removed: (s) => c.remove(s) });
+    for (const c of this.checkers) backends.get(c.backend)?.onMembership({ added: (s) => c.add(s), removed: (s) => c.remove(s) });
   }
 
   routes(): import('./router.js').CompiledRoute[] {
@@ -136,4 +141,15 @@ export class Runtime {
     await Promise.all(this.checkers.map((c) => c.stop()));
     await Promise.all([...this.backends.values()].map((b) => b.destroy()));
   }
+}
+
+/**
+ * A reload: what a runtime takes over from the one it replaces, besides what each module carries
+ * itself (`RateLimits.carryOver`, `Backend.carryOver`, `UpstreamServer.carryOver`,
+ * `Authenticator.carryOver`): the Redis counter client while the store is unchanged, and the login
+ * lockouts. Routes, policy, filters and health checkers are built afresh.
+ */
+function carryOver(previous: Runtime, config: AirgateConfig): { shared?: SharedCounter; loginGuard: LoginGuard } {
+  const sameStore = JSON.stringify(previous.config.store) === JSON.stringify(config.store);
+  return { ...(sameStore && previous.limits.shared ? { shared: previous.limits.shared } : {}), loginGuard: previous.loginGuard };
 }

@@ -3,12 +3,26 @@ import { readJson, sendJson, sendProblem } from './http-util.js';
 import type { AirflowState } from './state.js';
 import type { LineStreamer } from './sim-endpoints.js';
 
+/** One REST API request with what answering it needs. */
+export interface RestApiCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  /** 1: `/api/v1` (Airflow 2), 2: `/api/v2` (Airflow 3). */
+  version: 1 | 2;
+  state: AirflowState;
+  /** The authenticated user (already checked by the caller's auth backend). */
+  user: string;
+  streamer: LineStreamer;
+}
+
 /**
  * The part of Airflow's REST API the gateway cares about, for both `/api/v1` (Airflow 2) and
  * `/api/v2` (Airflow 3): DAG list and detail, pause, trigger (409 on a duplicate run id) and
  * task logs (JSON, or streamed text/plain / ndjson).
  */
-export async function restApi(req: IncomingMessage, res: ServerResponse, path: string, version: 1 | 2, state: AirflowState, user: string, streamer: LineStreamer): Promise<void> {
+export async function restApi(call: RestApiCall): Promise<void> {
+  const { req, res, path, version, state, user, streamer } = call;
   const parts = path.split('/').filter(Boolean).slice(2).map(decodeURIComponent); // drop "api", "v1"
   const method = req.method ?? 'GET';
   if (parts[0] === 'version') return sendJson(res, 200, { version: version === 1 ? '2.10.3' : '3.1.0', git_version: null });

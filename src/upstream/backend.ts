@@ -2,7 +2,7 @@ import type { BackendConfig, ServerConfig } from '../config/schema.js';
 import type { HealthState } from './health/state-machine.js';
 import type { DiscoveryStats } from './discovery/dns-discovery.js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
-import { UpstreamServer } from './server.js';
+import { UpstreamServer, type Lease, type LeaseListener } from './server.js';
 import type { Balancer, BalancerContext } from './balancer/balancer.js';
 import { createBalancer } from './balancer/create.js';
 import { OutlierDetector } from './outlier.js';
@@ -31,7 +31,7 @@ export const FULL = 'full' as const;
  * stickiness, passive health, the retry budget and the wait queue. `select` is the one place
  * that decides which servers may take a request.
  */
-export class Backend {
+export class Backend implements LeaseListener {
   readonly name: string;
   readonly sticky: StickyCookies | undefined;
   readonly outlier: OutlierDetector;
@@ -55,16 +55,7 @@ export class Backend {
     this.config = cfg;
     this.clock = deps.clock ?? systemClock;
     this.members = cfg.servers.map((s, i) => new UpstreamServer(name, i, s, cfg, previous?.server(s.name)));
-    // A reload keeps what discovery found (state and pool included); servers already retiring stay with the old snapshot.
-    if (cfg.discovery && previous) {
-      for (const [n, sc] of previous.discovered) {
-        const old = previous.server(n);
-        if (!old || old.retiring || cfg.servers.some((s) => s.name === n)) continue;
-        const next = { ...sc, weight: cfg.discovery.weight, max_connections: cfg.discovery.max_connections };
-        this.members.push(new UpstreamServer(name, this.members.length, next, cfg, old));
-        this.discovered.set(n, next);
-      }
-    }
+    if (previous) this.carryOver(previous);
     for (const s of this.members) this.byName.set(s.name, s);
     this.ctx = { clock: this.clock, random: deps.random ?? systemRandom, slowStartMs: cfg.slow_start };
     this.current = createBalancer(cfg, this.members, this.ctx);
@@ -72,6 +63,24 @@ export class Backend {
     this.outlier = new OutlierDetector(this.servers, cfg.outlier, deps.onEject ?? (() => {}));
     this.budget = new RetryBudget(cfg.retries.budget);
     this.queue = new WaitQueue(cfg.queue.size, cfg.queue.timeout);
+  }
+
+  /**
+   * A reload: servers of the same name took over their predecessor's state and pool as they were
+   * built (`UpstreamServer.carryOver`); here the servers discovery found come along too, with the
+   * new config's discovery weight and cap. Servers already retiring stay with the old snapshot;
+   * the balancer, stickiness, passive-health detector, retry budget and queue start afresh.
+   */
+  private carryOver(previous: Backend): void {
+    const discovery = this.config.discovery;
+    if (!discovery) return;
+    for (const [n, sc] of previous.discovered) {
+      const old = previous.server(n);
+      if (!old || old.retiring || this.config.servers.some((s) => s.name === n)) continue;
+      const next = { ...sc, weight: discovery.weight, max_connections: discovery.max_connections };
+      this.members.push(new UpstreamServer(this.name, this.members.length, next, this.config, old));
+      this.discovered.set(n, next);
+    }
   }
 
   get servers(): readonly UpstreamServer[] {
@@ -101,12 +110,11 @@ export class Backend {
   addServer(cfg: ServerConfig, health: HealthState): UpstreamServer {
     const existing = this.byName.get(cfg.name);
     if (existing) {
-      if (existing.retiring) existing.retiring = false;
+      existing.recall();
       return existing;
     }
     const s = new UpstreamServer(this.name, this.members.length, cfg, this.config);
-    s.health = health;
-    s.returnedAt = this.clock.now();
+    s.joined(health, this.clock.now());
     this.members.push(s);
     this.byName.set(s.name, s);
     this.discovered.set(s.name, cfg);
@@ -124,7 +132,7 @@ export class Backend {
   retire(name: string): boolean {
     const s = this.byName.get(name);
     if (!s || s.retiring || !this.discovered.has(name)) return false;
-    s.retiring = true;
+    s.retire();
     this.settle();
     return true;
   }
@@ -142,7 +150,7 @@ export class Backend {
     this.members.splice(i, 1);
     this.byName.delete(s.name);
     this.discovered.delete(s.name);
-    s.index = -1;
+    s.renumber(-1);
     this.rebalance();
     for (const l of this.membership) l.removed(s);
     void s.close();
@@ -150,7 +158,7 @@ export class Backend {
 
   /** Renumber the servers and build a fresh balancer for them. */
   private rebalance(): void {
-    this.members.forEach((m, i) => (m.index = i));
+    this.members.forEach((m, i) => m.renumber(i));
     this.current = createBalancer(this.config, this.members, this.ctx);
   }
 
@@ -187,9 +195,13 @@ export class Backend {
     return candidates.length === 0 ? FULL : (this.current.pick(candidates, { hashKey }) ?? FULL);
   }
 
-  /** An attempt on `server` ended: free its slot and hand it to the longest-waiting request. */
-  release(server: UpstreamServer): void {
-    server.inflight--;
+  /** Count an attempt (or a tunnel) on `server` in; releasing the lease frees its slot (`leaseEnded`). */
+  acquire(server: UpstreamServer): Lease {
+    return server.lease(this);
+  }
+
+  /** A lease on `server` ended: a retiring server may leave, and the freed slot goes to the longest-waiting request. */
+  leaseEnded(server: UpstreamServer): void {
     if (server.retiring && server.inflight === 0) this.settle();
     if (this.queue.length > 0) this.queue.serve((w: Waiter) => this.select(undefined, w.hashKey, undefined));
   }

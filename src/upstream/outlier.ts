@@ -22,20 +22,18 @@ export class OutlierDetector {
   }
 
   success(server: UpstreamServer): void {
-    server.consecutiveFailures = 0;
+    server.recordSuccess();
   }
 
   failure(server: UpstreamServer, now: number): void {
-    if (server.ejectedUntil > now) return; // attempts started before the ejection prove nothing new
-    if (++server.consecutiveFailures < this.cfg.consecutive_errors) return;
-    const ejected = this.servers.filter((s) => s.ejectedUntil > now).length;
+    if (server.ejected(now)) return; // attempts started before the ejection prove nothing new
+    if (server.recordFailure() < this.cfg.consecutive_errors) return;
+    const ejected = this.servers.filter((s) => s.ejected(now)).length;
     const cap = this.servers.length < 2 ? 0 : Math.max(1, Math.floor(this.cfg.max_ejected * this.servers.length));
     if (ejected >= cap) return;
-    server.ejections = Math.min(server.ejections + 1, MAX_MULTIPLIER);
-    server.totalEjections++;
-    server.ejectedUntil = now + this.cfg.base_ejection * server.ejections;
-    server.returnedAt = server.ejectedUntil;
-    server.consecutiveFailures = 0;
-    this.onEject(server, this.cfg.base_ejection * server.ejections);
+    const multiplier = Math.min(server.ejections + 1, MAX_MULTIPLIER);
+    const forMs = this.cfg.base_ejection * multiplier;
+    server.eject(now + forMs, multiplier);
+    this.onEject(server, forMs);
   }
 }

@@ -1,87 +1,70 @@
 import { Pool } from 'undici';
-import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import type { BackendConfig, ServerConfig } from '../config/schema.js';
 import type { HealthState } from './health/state-machine.js';
+import { LatencyRing } from './latency-ring.js';
+import { upstreamTls } from './upstream-tls.js';
+import { END_LEASE, Lease, type LeaseListener } from './lease.js';
+
+export { Lease, type LeaseListener } from './lease.js';
 
 /** What an operator asked for: in rotation, no new sessions, or no traffic at all. */
 export type AdminState = 'ready' | 'drain' | 'maint';
 
-/** One Airflow webserver / API server: its identity, its connection pool, its live state. */
+/**
+ * One Airflow webserver / API server: its identity, its connection pool, its live state. The state is
+ * private; writers change it through methods named for what they mean (health checker `setHealth`,
+ * outlier detection `recordFailure`/`eject`, admin API and worker relay `setAdmin`/`setWeight`,
+ * discovery `retire`/`recall`, the proxy `lease`); the rules reading it are written once, here.
+ */
 export class UpstreamServer {
   readonly backend: string;
   readonly name: string;
   /** `backend/name`, the id operators use (e.g. `airflow/web-2`). */
   readonly id: string;
-  /** Position in its backend; balancers keep per-server state in arrays indexed by it. Renumbered by the backend when discovery adds or removes servers (-1 once removed). */
-  index: number;
   readonly url: URL;
   readonly tier: number;
   /** Requests in flight at most (0: no limit). */
   readonly maxConnections: number;
   readonly pool: Pool;
-  weight: number;
-  /** Requests dispatched and not yet finished. */
-  inflight = 0;
-  /** Passive health (outlier detection). */
-  consecutiveFailures = 0;
-  ejectedUntil = 0;
-  ejections = 0;
-  /** When the server last came back into rotation (slow start ramps from here). */
-  returnedAt = Number.NEGATIVE_INFINITY;
-  /** Ejections since start (ejections above is the current back-off multiplier). */
-  totalEjections = 0;
-  /** Active health check results since start. */
-  readonly checks = { pass: 0, fail: 0 };
   /** Recent response times in ms (ring buffer) for p99 on status pages. */
-  readonly latencies = new Float64Array(256);
-  latencyCount = 0;
-  /** Requests answered and 5xx among them (status pages compute rates from these). */
-  served = 0;
-  failed = 0;
-  /** Active health, set by the health checker only. */
-  health: HealthState = 'up';
-  /** Operator control, set through the admin API only. */
-  admin: AdminState = 'ready';
+  readonly #latencies = new LatencyRing();
+  #index: number;
+  #weight: number;
+  #inflight = 0;
+  /** Passive health: attempts failed in a row, out of rotation until, back-off multiplier. */
+  #consecutiveFailures = 0;
+  #ejectedUntil = 0;
+  #ejections = 0;
+  #returnedAt = Number.NEGATIVE_INFINITY;
+  #totalEjections = 0;
+  readonly #checks = { pass: 0, fail: 0 };
+  #served = 0;
+  #failed = 0;
+  #health: HealthState = 'up';
+  #admin: AdminState = 'ready';
   /** While draining: until when sticky sessions may still use the server. */
-  drainUntil = 0;
-  /** Discovery no longer finds it: set by its backend only (`Backend.retire`); it leaves once idle. */
-  retiring = false;
-
+  #drainUntil = 0;
+  #retiring = false;
+  /** A reload handed this server's pool to its successor (so closing this server must not close it). */
+  #poolHandedOver = false;
   /** The pool settings this server was built with; a reload keeps the pool when they are unchanged. */
   readonly poolKey: string;
-  /** Set when a reload handed this server's pool to its successor (so retiring it must not close it). */
-  poolHandedOver = false;
 
   constructor(backend: string, index: number, cfg: ServerConfig, backendCfg: Pick<BackendConfig, 'pool' | 'timeouts' | 'tls'>, previous?: UpstreamServer) {
     this.backend = backend;
     this.name = cfg.name;
     this.id = `${backend}/${cfg.name}`;
-    this.index = index;
+    this.#index = index;
     this.url = cfg.url;
-    this.weight = cfg.weight;
+    this.#weight = cfg.weight;
     this.tier = cfg.tier ?? (cfg.backup ? 2 : 1);
     this.maxConnections = cfg.max_connections;
     const tls = cfg.url.protocol === 'https:' ? upstreamTls(backendCfg.tls) : undefined;
     this.poolKey = JSON.stringify([cfg.url.origin, cfg.max_connections, backendCfg.pool, backendCfg.timeouts, tls?.fingerprint]);
-    if (previous) {
-      // A reload: carry over what was learned about this server.
-      this.health = previous.health;
-      this.admin = previous.admin;
-      this.drainUntil = previous.drainUntil;
-      this.ejectedUntil = previous.ejectedUntil;
-      this.ejections = previous.ejections;
-      this.consecutiveFailures = previous.consecutiveFailures;
-      this.returnedAt = previous.returnedAt;
-      this.totalEjections = previous.totalEjections;
-      this.checks.pass = previous.checks.pass;
-      this.checks.fail = previous.checks.fail;
-      this.served = previous.served;
-      this.failed = previous.failed;
-    }
+    if (previous) this.carryOver(previous);
     if (previous && previous.poolKey === this.poolKey) {
       this.pool = previous.pool;
-      previous.poolHandedOver = true;
+      previous.#poolHandedOver = true;
       return;
     }
     this.pool = new Pool(cfg.url.origin, {
@@ -96,86 +79,221 @@ export class UpstreamServer {
     });
   }
 
+  /**
+   * A reload: health, operator state and drain deadline, passive health, check and answer counts
+   * survive. Not carried: the weight (the new config's), leases (they end on the old server),
+   * latencies, retirement. The pool is handed over above when its settings are unchanged.
+   */
+  private carryOver(previous: UpstreamServer): void {
+    this.#health = previous.#health;
+    this.#admin = previous.#admin;
+    this.#drainUntil = previous.#drainUntil;
+    this.#ejectedUntil = previous.#ejectedUntil;
+    this.#ejections = previous.#ejections;
+    this.#consecutiveFailures = previous.#consecutiveFailures;
+    this.#returnedAt = previous.#returnedAt;
+    this.#totalEjections = previous.#totalEjections;
+    this.#checks.pass = previous.#checks.pass;
+    this.#checks.fail = previous.#checks.fail;
+    this.#served = previous.#served;
+    this.#failed = previous.#failed;
+  }
+
+  /** Position in its backend; balancers keep per-server state in arrays indexed by it (-1 once removed). */
+  get index(): number {
+    return this.#index;
+  }
+  get weight(): number {
+    return this.#weight;
+  }
+  /** Requests dispatched and not yet finished (leases not released). */
+  get inflight(): number {
+    return this.#inflight;
+  }
+  get ejectedUntil(): number {
+    return this.#ejectedUntil;
+  }
+  /** The current ejection back-off multiplier. */
+  get ejections(): number {
+    return this.#ejections;
+  }
+  /** Ejections since start. */
+  get totalEjections(): number {
+    return this.#totalEjections;
+  }
+  /** When the server last came back into rotation (slow start ramps from here). */
+  get returnedAt(): number {
+    return this.#returnedAt;
+  }
+  /** Active health check results since start. */
+  get checks(): Readonly<{ pass: number; fail: number }> {
+    return this.#checks;
+  }
+  /** Requests answered and 5xx among them (status pages compute rates from these). */
+  get served(): number {
+    return this.#served;
+  }
+  get failed(): number {
+    return this.#failed;
+  }
+  /** Active health, set by the health checker (or the primary's results in a worker). */
+  get health(): HealthState {
+    return this.#health;
+  }
+  /** Operator control, set through the admin API (or relayed from another worker). */
+  get admin(): AdminState {
+    return this.#admin;
+  }
+  /** Discovery no longer finds it (`Backend.retire`); it leaves once idle. */
+  get retiring(): boolean {
+    return this.#retiring;
+  }
+
+  /** Count a request in; the lease counts it out once. `listener` (the backend) hears when it ends. */
+  lease(listener?: LeaseListener): Lease {
+    this.#inflight++;
+    return new Lease(this, listener);
+  }
+
+  /** Called by `Lease.release` only. */
+  [END_LEASE](): void {
+    this.#inflight--;
+  }
+
+  /** A health result moved the server to `state`; coming back from down restarts slow start. False when nothing changed. */
+  setHealth(state: HealthState, now: number): boolean {
+    if (state === this.#health) return false;
+    if (this.#health === 'down') this.#returnedAt = now;
+    this.#health = state;
+    return true;
+  }
+
+  /** Count one active health check. */
+  recordCheck(pass: boolean): void {
+    this.#checks[pass ? 'pass' : 'fail']++;
+  }
+
+  /**
+   * An operator's state: `drain` keeps sticky sessions for `drainGraceMs`, `ready` restarts slow
+   * start, `maint` takes all traffic away. False when the server already was in that state.
+   */
+  setAdmin(state: AdminState, now: number, drainGraceMs: number): boolean {
+    if (state === this.#admin) return false;
+    this.#admin = state;
+    if (state === 'drain') this.#drainUntil = now + drainGraceMs;
+    if (state === 'ready') this.#returnedAt = now;
+    return true;
+  }
+
+  setWeight(weight: number): void {
+    this.#weight = weight;
+  }
+
+  /** A server discovery added: its first health and the start of its slow start. */
+  joined(health: HealthState, now: number): void {
+    this.#health = health;
+    this.#returnedAt = now;
+  }
+
+  /** Passive health: an attempt succeeded. */
+  recordSuccess(): void {
+    this.#consecutiveFailures = 0;
+  }
+
+  /** Passive health: an attempt failed; returns the failures in a row. */
+  recordFailure(): number {
+    return ++this.#consecutiveFailures;
+  }
+
+  /** Passive health: out of rotation until `until` (slow start ramps from then) with back-off `multiplier`. */
+  eject(until: number, multiplier: number): void {
+    this.#ejections = multiplier;
+    this.#totalEjections++;
+    this.#ejectedUntil = until;
+    this.#returnedAt = until;
+    this.#consecutiveFailures = 0;
+  }
+
+  ejected(now: number): boolean {
+    return this.#ejectedUntil > now;
+  }
+
+  /** Discovery no longer finds it: no new requests or sticky sessions (its backend removes it once idle). */
+  retire(): void {
+    this.#retiring = true;
+  }
+
+  /** Found again while retiring: back in service. */
+  recall(): void {
+    this.#retiring = false;
+  }
+
+  /** Its backend renumbered its servers (-1: removed). */
+  renumber(index: number): void {
+    this.#index = index;
+  }
+
   /** Record one finished exchange (status pages). */
   observe(latencyMs: number, status: number): void {
-    this.latencies[this.latencyCount++ & 255] = latencyMs;
-    this.served++;
-    if (status >= 500) this.failed++;
+    this.#latencies.record(latencyMs);
+    this.#served++;
+    if (status >= 500) this.#failed++;
   }
 
   /** The 99th percentile of the recent response times, or undefined with no data. */
   p99(): number | undefined {
-    const n = Math.min(this.latencyCount, 256);
-    if (n === 0) return undefined;
-    const sorted = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
-    return sorted[Math.min(n - 1, Math.floor(n * 0.99))];
+    return this.#latencies.p99();
   }
 
   /** In rotation for new requests: ready, healthy (or degraded), a weight above zero, not ejected, not retiring. */
   available(now: number): boolean {
-    return !this.retiring && this.inRotation(now);
+    return !this.#retiring && this.inRotation(now);
   }
 
   /** Ready, healthy (or degraded), a weight above zero, not ejected: what `available` checks besides retirement. */
   inRotation(now: number): boolean {
-    return this.admin === 'ready' && this.health !== 'down' && this.weight > 0 && this.ejectedUntil <= now;
+    return this.#admin === 'ready' && this.#weight > 0 && this.serviceable(now);
   }
 
   /** May serve a request whose sticky cookie names it: also while draining, within the grace period; never while retiring. */
   availableForSticky(now: number): boolean {
-    if (this.retiring) return false;
-    if (this.admin === 'drain') return now < this.drainUntil && this.health !== 'down' && this.ejectedUntil <= now;
-    return this.available(now);
+    if (this.#retiring) return false;
+    if (this.#admin === 'drain') return now < this.#drainUntil && this.serviceable(now);
+    return this.inRotation(now);
+  }
+
+  /** Not down and not ejected: what every rotation rule asks of the server itself. */
+  private serviceable(now: number): boolean {
+    return this.#health !== 'down' && !this.ejected(now);
   }
 
   /** One word for status pages: retiring, maint, drain, down, ejected, degraded or up. */
   status(now: number): string {
-    if (this.retiring) return 'retiring';
-    if (this.admin !== 'ready') return this.admin;
-    if (this.health === 'down') return 'down';
-    if (this.ejectedUntil > now) return 'ejected';
-    return this.health;
+    if (this.#retiring) return 'retiring';
+    if (this.#admin !== 'ready') return this.#admin;
+    if (this.#health === 'down') return 'down';
+    if (this.ejected(now)) return 'ejected';
+    return this.#health;
   }
 
   hasCapacity(): boolean {
-    return this.maxConnections === 0 || this.inflight < this.maxConnections;
+    return this.maxConnections === 0 || this.#inflight < this.maxConnections;
   }
 
   /** The weight balancers use: ramped from 5 % to 100 % over `slowStartMs` after the server returned. */
   effectiveWeight(now: number, slowStartMs: number): number {
-    if (slowStartMs <= 0) return this.weight;
-    const elapsed = now - this.returnedAt;
-    if (elapsed >= slowStartMs) return this.weight;
-    return this.weight * Math.max(0.05, elapsed / slowStartMs);
+    if (slowStartMs <= 0) return this.#weight;
+    const elapsed = now - this.#returnedAt;
+    if (elapsed >= slowStartMs) return this.#weight;
+    return this.#weight * Math.max(0.05, elapsed / slowStartMs);
   }
 
   /** Close the pool once its requests finished (unless a successor took it over). */
   close(): Promise<void> {
-    return this.poolHandedOver ? Promise.resolve() : this.pool.close();
+    return this.#poolHandedOver ? Promise.resolve() : this.pool.close();
   }
 
   destroy(): Promise<void> {
-    return this.poolHandedOver ? Promise.resolve() : this.pool.destroy();
+    return this.#poolHandedOver ? Promise.resolve() : this.pool.destroy();
   }
-}
-
-/**
- * TLS options for an https:// server: verification on unless `verify: false`, an optional CA
- * bundle, SNI name and client certificate (mTLS). Files are read when the runtime is built; the
- * fingerprint lets a reload keep the pool only when nothing changed.
- */
-export function upstreamTls(cfg: BackendConfig['tls']): { options: Record<string, unknown>; fingerprint: string } {
-  const read = (file: string | undefined) => (file ? readFileSync(file) : undefined);
-  const ca = read(cfg?.ca);
-  const cert = read(cfg?.cert);
-  const key = read(cfg?.key);
-  const options: Record<string, unknown> = { rejectUnauthorized: cfg?.verify ?? true };
-  if (ca) options.ca = ca;
-  if (cert) options.cert = cert;
-  if (key) options.key = key;
-  if (cfg?.servername) options.servername = cfg.servername;
-  const h = createHash('sha256');
-  for (const part of [ca, cert, key]) h.update(part ?? '-');
-  h.update(JSON.stringify([cfg?.servername, cfg?.verify]));
-  return { options, fingerprint: h.digest('hex') };
 }

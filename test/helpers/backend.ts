@@ -1,6 +1,6 @@
 import { loadConfigText } from '../../src/config/load.js';
 import { Backend, FULL, type BackendDeps } from '../../src/upstream/backend.js';
-import type { UpstreamServer } from '../../src/upstream/server.js';
+import type { Lease, UpstreamServer } from '../../src/upstream/server.js';
 
 /**
  * A backend `airflow` built from YAML through the real loader, without a gateway around it.
@@ -29,4 +29,23 @@ export function tally(b: Backend, n: number, hashKey?: string): Record<string, n
     out[name] = (out[name] ?? 0) + 1;
   }
   return out;
+}
+
+const held = new WeakMap<UpstreamServer, Lease[]>();
+
+/**
+ * Requests in flight as a test wants them: take or release leases on `server` (none through its
+ * backend, so nothing else happens) until exactly `n` taken here are held.
+ */
+export function holdInflight(server: UpstreamServer, n: number): void {
+  let leases = held.get(server);
+  if (!leases) held.set(server, (leases = []));
+  while (leases.length < n) leases.push(server.lease());
+  while (leases.length > n) leases.pop()?.release();
+}
+
+/** A server that just came back from down: slow start ramps from `now`. */
+export function justReturned(server: UpstreamServer, now: number): void {
+  server.setHealth('down', now);
+  server.setHealth('up', now);
 }

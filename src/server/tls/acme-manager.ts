@@ -68,7 +68,7 @@ export class AcmeManager extends EventEmitter {
   ) {
     super();
     this.storage = cfg.redis ? new RedisStorage(cfg.redis) : new DirectoryStorage(cfg.storage);
-    this.name = cfg.domains[0]!.toLowerCase();
+    this.name = cfg.domains[0].toLowerCase();
     if (cfg.ca) agents.set(new URL(cfg.directory).origin, new HttpsAgent({ ca: readFileSync(cfg.ca, 'utf8'), keepAlive: true }));
     this.dropLookup = acmeChallenges.addLookup((token) => this.storage.getChallenge(token));
     this.jitter = random();
@@ -163,7 +163,7 @@ export class AcmeManager extends EventEmitter {
       backoffMin: 500,
       backoffMax: 10_000,
     });
-    const [key, csr] = await acme.crypto.createCsr({ commonName: this.cfg.domains[0]!, altNames: this.cfg.domains }, await acme.crypto.createPrivateEcdsaKey());
+    const [key, csr] = await acme.crypto.createCsr({ commonName: this.cfg.domains[0], altNames: this.cfg.domains }, await acme.crypto.createPrivateEcdsaKey());
     const contact = this.cfg.contact[0]?.replace(/^mailto:/, '');
     const cert = await client.auto({
       csr,

@@ -17,7 +17,7 @@ export function certificateExpiry(listener: ListenerConfig, now = Date.now()): {
   const tls = listener.tls;
   if (!tls) return { lines, warnings };
   const files = tls.certificates.map((c) => c.cert);
-  if (tls.acme && !tls.acme.redis) files.push(join(tls.acme.storage, `${tls.acme.domains[0]!.toLowerCase()}.crt`));
+  if (tls.acme && !tls.acme.redis) files.push(join(tls.acme.storage, `${tls.acme.domains[0].toLowerCase()}.crt`));
   for (const file of files) {
     let x: X509Certificate;
     try {

@@ -78,5 +78,5 @@ export async function apiV1(req: IncomingMessage, res: ServerResponse, path: str
     const users = [...ctx.state.users].map(([username, u]) => ({ username, email: u.email ?? null, active: u.active !== false, roles: [{ name: u.role }] }));
     return sendJson(res, 200, { users, total_entries: users.length });
   }
-  return restApi(req, res, path, 1, ctx.state, user, ctx.streamer);
+  return restApi({ req, res, path, version: 1, state: ctx.state, user, streamer: ctx.streamer });
 }

@@ -77,6 +77,16 @@ export interface LoginMode {
 
 type Reply = (status: number, headers?: Record<string, string>, html?: string) => void;
 
+/** What the login view is called with. */
+export interface LoginRequest {
+  req: IncomingMessage;
+  url: URL;
+  session: FabSession;
+  state: AirflowState;
+  mode: LoginMode;
+  reply: Reply;
+}
+
 /**
  * `/login/`. AUTH_DB (AuthDBView.login, flask_appbuilder/security/views.py): a logged-in user goes
  * to the index; GET renders the form; a valid POST logs in and redirects to the safe `next`; a
@@ -86,7 +96,8 @@ type Reply = (status: number, headers?: Record<string, string>, html?: string) =
  * value (FAB does not decode it) goes to auth_user_remote_user, and success or failure (a flash)
  * both redirect to `next` — for an unknown user that is the redirect loop real FAB produces.
  */
-export async function login(req: IncomingMessage, url: URL, session: FabSession, state: AirflowState, mode: LoginMode, reply: Reply): Promise<void> {
+export async function login(r: LoginRequest): Promise<void> {
+  const { req, url, session, state, mode, reply } = r;
   const next = url.searchParams.get('next');
   if (mode.remoteUserHeader !== undefined) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, {}, '<!doctype html><title>405 Method Not Allowed</title><h1>Method Not Allowed</h1>\n');

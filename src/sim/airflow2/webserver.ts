@@ -45,17 +45,19 @@ export class Airflow2Webserver {
   private readonly host: WebserverHost;
   private readonly backends: readonly ApiAuthBackend[];
   private readonly verifier: AirgateVerifier | undefined;
-  private readonly follow: boolean;
+  /** The session-follow mode of airflow/webserver_config.py: the verifier of airgate's assertion, or undefined when off. */
+  private readonly follow: AirgateVerifier | undefined;
   private readonly mode: LoginMode;
   private readonly limiter: LoginRateLimit | undefined;
 
   constructor(host: WebserverHost, opts: Airflow2Options, remoteUserHeader: string | undefined) {
     this.host = host;
     this.backends = opts.apiAuthBackends ?? ['session', 'basic_auth'];
-    this.follow = opts.webserverConfig === true;
-    const header = (remoteUserHeader ?? (this.follow ? 'X-Auth-User' : undefined))?.toLowerCase();
-    if ((this.follow || this.backends.includes('airgate')) && !opts.airgate) throw new Error('SimulatedAirflow: webserverConfig and the airgate API backend need airflow2.airgate.jwksUrl (AIRGATE_JWKS_URL)');
+    const follow = opts.webserverConfig === true;
+    const header = (remoteUserHeader ?? (follow ? 'X-Auth-User' : undefined))?.toLowerCase();
+    if ((follow || this.backends.includes('airgate')) && !opts.airgate) throw new Error('SimulatedAirflow: webserverConfig and the airgate API backend need airflow2.airgate.jwksUrl (AIRGATE_JWKS_URL)');
     this.verifier = opts.airgate ? new AirgateVerifier(opts.airgate, header ?? 'x-auth-user') : undefined;
+    this.follow = follow ? this.verifier : undefined;
     this.mode = { remoteUserHeader: header, registrationRole: opts.registrationRole };
     const limit = opts.authRateLimit ?? { count: 5, windowMs: 40_000 };
     this.limiter = limit === false ? undefined : new LoginRateLimit(limit.count, limit.windowMs);
@@ -73,9 +75,10 @@ export class Airflow2Webserver {
     const secretKey = this.host.secretKey;
     const session = new FabSession(req, secretKey);
     let identity: Promise<RequestIdentity> | undefined;
-    const identify = this.verifier ? () => (identity ??= this.verifier!.identify(req)) : undefined;
-    if (this.follow) {
-      const refused = followAssertion(session, await identify!(), path, state, this.verifier!.userClaim);
+    const verifier = this.verifier;
+    const identify = verifier ? () => (identity ??= verifier.identify(req)) : undefined;
+    if (this.follow && identify) {
+      const refused = followAssertion(session, await identify(), path, state, this.follow.userClaim);
       if (refused) {
         const rid = req.headers['x-request-id'];
         return sendHtml(res, refused.status, errorPage(refused, typeof rid === 'string' ? rid : undefined), { 'cache-control': 'no-store', ...session.setCookie(secretKey) });
@@ -95,7 +98,7 @@ export class Airflow2Webserver {
       if (req.method === 'POST' && this.limiter?.exceeded(clientAddress(req), Date.now())) {
         return sendHtml(res, 429, `<!doctype html>\n<html lang=en>\n<title>429 Too Many Requests</title>\n<h1>Too Many Requests</h1>\n<p>${this.limiter.count} per ${this.limiter.windowMs / 1000} second</p>\n`);
       }
-      return login(req, url, session, state, this.mode, reply);
+      return login({ req, url, session, state, mode: this.mode, reply });
     }
     if (path === '/logout/' || path === '/logout') return this.logout(req, session, reply);
     // Airflow.get_logs_with_metadata (airflow/www/views.py): the log page polls format=json; format=file streams text.

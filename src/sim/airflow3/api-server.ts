@@ -157,7 +157,7 @@ export class Airflow3Api {
     if (path.startsWith('/api/v2/dags') && !this.allowed(req, res, user, 'dag')) return;
     const logs = /^\/api\/v2\/dags\/[^/]+\/dagRuns\/[^/]+\/taskInstances\/[^/]+\/logs\/\d+$/.test(path);
     if (logs && !(req.headers.accept ?? '').includes('text/plain')) return this.logs(req, res, url);
-    return restApi(req, res, path, 2, this.host.state, user.username, this.host.streamer);
+    return restApi({ req, res, path, version: 2, state: this.host.state, user: user.username, streamer: this.host.streamer });
   }
 
   /** `POST /api/v2/backfills` needs `dag_id` (routes/public/backfills.py); the list reads `dag_id` from the query. */

@@ -1,6 +1,6 @@
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
-import type { DiscoveryConfig } from '../../config/discovery-schema.js';
+import type { DiscoveryConfig, DiscoveryQuery } from '../../config/discovery-schema.js';
 
 /** One address:port an answer named; `priority` from SRV (lower is preferred). */
 export interface Target {
@@ -47,7 +47,7 @@ async function addresses(client: DnsClient, name: string, family: 4 | 6): Promis
  * target's IPv4 addresses (IPv6 when it has none) with the port the SRV record gives. A resolver
  * error (timeout, refused, SERVFAIL) rejects; an empty answer resolves with no targets.
  */
-export async function lookup(client: DnsClient, cfg: Pick<DiscoveryConfig, 'dns' | 'type' | 'port'>): Promise<Answer> {
+export async function lookup(client: DnsClient, cfg: DiscoveryQuery): Promise<Answer> {
   let ttl = Infinity;
   const targets: Target[] = [];
   if (cfg.type === 'SRV') {
@@ -74,7 +74,7 @@ export async function lookup(client: DnsClient, cfg: Pick<DiscoveryConfig, 'dns'
   } else {
     for (const a of await addresses(client, cfg.dns, cfg.type === 'A' ? 4 : 6)) {
       ttl = Math.min(ttl, a.ttl);
-      targets.push({ address: a.address, port: cfg.port!, priority: 0 });
+      targets.push({ address: a.address, port: cfg.port, priority: 0 });
     }
   }
   return { targets, ttlMs: Number.isFinite(ttl) ? ttl * 1000 : undefined };

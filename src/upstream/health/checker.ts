@@ -25,9 +25,10 @@ interface ServerHealth {
 
 /**
  * Active health checks for one backend. Each server is checked on its own timer; results feed a
- * rise/fall state machine whose state the server carries (`server.health`), which is all the
- * balancer sees. In Airflow mode the body decides: a node whose metadatabase or scheduler check
- * fails while its peers' pass is failing; when every answering node reports the same failure, it
+ * rise/fall state machine whose state the server carries (set through `server.setHealth`, the
+ * checker's only write besides `recordCheck`), which is all the balancer sees. In Airflow mode
+ * the body decides: a node whose metadatabase or scheduler check fails while its peers' pass is
+ * failing; when every answering node reports the same failure, it
  * is the shared component that is sick, so no node is taken out and the cluster is reported
  * degraded instead.
  */
@@ -106,16 +107,14 @@ export class HealthChecker {
     st.componentsAt = now0;
     st.componentFailingSince = componentFailure(st.components) ? (st.componentFailingSince ?? now0) : undefined;
     const outcome = this.outcome(server, result);
-    if (outcome.pass) server.checks.pass++;
-    else server.checks.fail++;
+    server.recordCheck(outcome.pass);
     const wasChanging = st.machine.changing;
     const t = st.machine.record(outcome);
     const now = this.clock.now();
     if (!wasChanging && st.machine.changing) st.streakStartedAt = now;
     if (t) {
       const tookMs = wasChanging ? now - st.streakStartedAt : 0;
-      server.health = t.to;
-      if (t.from === 'down') server.returnedAt = now;
+      server.setHealth(t.to, now);
       this.events.transition(server, t, tookMs, result);
     }
     this.updateCluster();

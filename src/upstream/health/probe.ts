@@ -1,7 +1,7 @@
 import { Agent, request } from 'undici';
 import type { BackendConfig } from '../../config/schema.js';
 import { jsonPath, readAirflowHealth, type AirflowComponents } from './airflow-health.js';
-import { upstreamTls } from '../server.js';
+import { upstreamTls } from '../upstream-tls.js';
 
 export interface ProbeResult {
   /** The server answered as a healthy server of its kind answers (components aside). */
