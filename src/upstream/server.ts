@@ -1,8 +1,8 @@
-import { Pool } from 'undici';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { BackendConfig, ServerConfig } from '../config/schema.js';
 import type { HealthState } from './health/state-machine.js';
+import { createPool, type UpstreamPool } from './pool-factory.js';
 
 /** What an operator asked for: in rotation, no new sessions, or no traffic at all. */
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -19,7 +19,7 @@ export class UpstreamServer {
   readonly tier: number;
   /** Requests in flight at most (0: no limit). */
   readonly maxConnections: number;
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   weight: number;
   /** Requests dispatched and not yet finished. */
   inflight = 0;
@@ -84,16 +84,8 @@ export class UpstreamServer {
       previous.poolHandedOver = true;
       return;
     }
-    this.pool = new Pool(cfg.url.origin, {
-      connections: cfg.max_connections > 0 ? Math.min(cfg.max_connections, backendCfg.pool.connections) : backendCfg.pool.connections,
-      pipelining: 1,
-      keepAliveTimeout: backendCfg.pool.keep_alive,
-      keepAliveMaxTimeout: backendCfg.pool.keep_alive,
-      connect: { timeout: backendCfg.timeouts.connect, ...tls?.options },
-      // Per-request values come from the route; these are only fallbacks.
-      headersTimeout: 60_000,
-      bodyTimeout: 300_000,
-    });
+    const connections = cfg.max_connections > 0 ? Math.min(cfg.max_connections, backendCfg.pool.connections) : backendCfg.pool.connections;
+    this.pool = createPool(cfg.url.origin, { client: backendCfg.pool.client, connections, keepAlive: backendCfg.pool.keep_alive, connectTimeout: backendCfg.timeouts.connect, tls: tls?.options });
   }
 
   /** Record one finished exchange (status pages). */
