@@ -58,10 +58,10 @@ export function parseFieldLines(buf: Buffer, text: string, pos: number, limits: 
     if (BAD_VALUE.test(line)) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'control byte in a header line');
     const colon = line.indexOf(':');
     if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
+    // Leading whitespace is not part of the value; trailing whitespace is kept, as undici does.
     let vs = colon + 1;
-    let ve = line.length;
+    const ve = line.length;
     while (vs < ve && (line.charCodeAt(vs) === 32 || line.charCodeAt(vs) === 9)) vs++;
-    while (ve > vs && (line.charCodeAt(ve - 1) === 32 || line.charCodeAt(ve - 1) === 9)) ve--;
     size += colon + (ve - vs);
     if (raw.length >= limits.maxHeaders * 2 || size >= limits.maxHeaderSize) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
     raw.push(buf.subarray(pos, pos + colon), buf.subarray(pos + vs, pos + ve));
@@ -92,7 +92,7 @@ function framing(head: ResponseHead, http10: boolean): void {
     const n = raw[i]!;
     if (n.length !== 14 && n.length !== 17 && n.length !== 10) continue;
     const name = n.toString('latin1').toLowerCase();
-    const value = raw[i + 1]!.toString('latin1');
+    const value = raw[i + 1]!.toString('latin1').trimEnd();
     if (name === 'content-length') {
       if (head.contentLength >= 0) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'duplicate Content-Length');
       if (!DIGITS.test(value)) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'invalid Content-Length');

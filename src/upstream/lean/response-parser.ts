@@ -36,7 +36,8 @@ const enum S {
 }
 
 const EMPTY = Buffer.alloc(0);
-const HEX = /^[0-9A-Fa-f]{1,16}$/;
+/** A chunk size: leading zeros, then at most 16 significant hex digits (no overflow). */
+const HEX = /^0*[0-9A-Fa-f]{1,16}$/;
 const CHUNK_EXT = /^(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t !-~\x80-\xff])*"))?)*$/;
 
 /**
@@ -175,6 +176,11 @@ export class ResponseParser {
   }
 
   private head(buf: Buffer, off: number): number {
+    if (this.partial === null) {
+      // Empty lines before a status line are skipped, as undici does (RFC 9112 §2.2).
+      while (off < buf.length && (buf[off] === 13 || buf[off] === 10)) off++;
+      if (off === buf.length) return off;
+    }
     const prior = this.partial?.length ?? 0;
     const all = this.joined(buf, off);
     const end = findSectionEnd(all, 0, this.scanFrom);
@@ -201,6 +207,8 @@ export class ResponseParser {
       return used;
     }
     this.close ||= head.close;
+    // As undici: a 204 or 304 (to anything but HEAD) that announces a body length is refused.
+    if (!this.noBody && (status === 204 || status === 304) && head.contentLength > 0) throw new LeanError('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'Response body object length does not match content-length header');
     if (this.noBody || status === 204 || status === 304) this.state = S.Ending;
     else if (head.chunked) this.state = S.ChunkSize;
     else if (head.contentLength >= 0) {
