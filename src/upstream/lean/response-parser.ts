@@ -38,7 +38,12 @@ const enum S {
 const EMPTY = Buffer.alloc(0);
 /** A chunk size: leading zeros, then at most 16 significant hex digits (no overflow). */
 const HEX = /^0*[0-9A-Fa-f]{1,16}$/;
-const CHUNK_EXT = /^(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t !-~\x80-\xff])*"))?)*$/;
+/**
+ * Chunk extensions (ignored): `;name[=token|quoted]` repeated. As undici: an empty name between
+ * two semicolons passes, a line ending in `;` does not, and a quoted value may hold DEL.
+ */
+const CHUNK_EXT = /^(?:[ \t]*;[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-\[\]-\xff]|\\[\t !-\xff])*"))?)?)*$/;
+const EXT_TRAILING_SEMI = /;[ \t]*$/;
 
 /**
  * An incremental HTTP/1.1 response parser for one connection: `execute` is fed socket chunks,
@@ -251,7 +256,7 @@ export class ResponseParser {
     const line = all.toString('latin1', 0, lf - 1);
     const semi = line.indexOf(';');
     const size = semi < 0 ? line : line.slice(0, semi);
-    if (!HEX.test(size) || (semi >= 0 && !CHUNK_EXT.test(line.slice(semi)))) throw protocolError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
+    if (!HEX.test(size) || (semi >= 0 && (!CHUNK_EXT.test(line.slice(semi)) || EXT_TRAILING_SEMI.test(line)))) throw protocolError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
     this.left = parseInt(size, 16);
     this.state = this.left === 0 ? S.Trailers : S.ChunkData;
     return off + lf + 1 - prior;
