@@ -62,6 +62,10 @@ export class Connection implements ParserSink {
   private error: Error | null = null;
   private reusable = true;
   private readonly resumeBody = () => this.resume();
+  private readonly readMore = () => {
+    let chunk: Buffer | null;
+    while (!this.parser.paused && this.phase !== Phase.Closed && (chunk = this.socket.read() as Buffer | null) !== null) this.data(chunk);
+  };
   private readonly hostHeader: string;
 
   constructor(owner: ConnectionOwner, endpoint: Endpoint, connectTimeout: number) {
@@ -81,7 +85,9 @@ export class Connection implements ParserSink {
       this.socket.once('connect', () => this.ready());
     }
     this.socket.setNoDelay(true);
-    this.socket.on('data', (chunk: Buffer) => this.data(chunk));
+    // Read with 'readable' + read() (as undici): a paused response simply stops reading, and an
+    // upgraded socket handed over without our listener is in its default (non-flowing) state.
+    this.socket.on('readable', this.readMore);
     this.socket.on('end', () => this.end());
     this.socket.on('error', (err: Error) => {
       this.error ??= err;
@@ -203,7 +209,7 @@ export class Connection implements ParserSink {
       this.fail(err as Error);
       return;
     }
-    if (!this.parser.paused && !this.socket.destroyed) this.socket.resume();
+    if (!this.parser.paused && !this.socket.destroyed) this.readMore();
   }
 
   onInfo(head: ResponseHead): void {
@@ -229,7 +235,6 @@ export class Connection implements ParserSink {
   private proceed(go: boolean): boolean {
     if (go && !this.req!.done) return true;
     this.phase = this.req!.done ? Phase.Closed : Phase.Paused;
-    if (!this.socket.destroyed) this.socket.pause();
     return false;
   }
 
@@ -252,8 +257,7 @@ export class Connection implements ParserSink {
     this.req = null;
     this.phase = Phase.Closed;
     const socket = this.socket;
-    socket.pause();
-    socket.removeAllListeners('data');
+    socket.removeListener('readable', this.readMore);
     socket.removeAllListeners('end');
     socket.removeAllListeners('error');
     socket.removeAllListeners('close');
@@ -266,8 +270,8 @@ export class Connection implements ParserSink {
   private toIdle(): void {
     if (this.socket.destroyed || this.phase === Phase.Closed) return;
     this.startPhase(Phase.Idle, this.ttl);
-    this.socket.resume();
     this.owner.idle(this);
+    if (this.phase === Phase.Idle) this.readMore(); // bytes nobody asked for close it
   }
 
   private closed(): void {
