@@ -89,7 +89,7 @@ const MISTAKES: [string, string, string[]][] = [
     'unknown top-level key with a suggestion',
     ISSUE_EXAMPLE + 'routs: []\n',
     [
-      'airgate.yaml:12:1: routs: unknown key "routs" (did you mean "routes"?); expected one of: listeners, backends, routes, trusted_proxies, access_log, audit_log, auth, policy, rate_limits, login_protection, store, limit_store_size, logging, workers, admin, shutdown',
+      'airgate.yaml:12:1: routs: unknown key "routs" (did you mean "routes"?); expected one of: listeners, backends, routes, trusted_proxies, access_log, audit_log, auth, policy, rate_limits, login_protection, store, limit_store_size, upstream, logging, workers, admin, shutdown',
     ],
   ],
   [

@@ -17,7 +17,8 @@ import { ScriptedUpstream, verdictOf, type Script, type Verdict } from './helper
 const EXCEPTIONS: { name: string; reason: string; matches: (raw: string) => boolean }[] = [
   {
     name: 'transfer-coding other than exactly chunked',
-    reason: 'undici (llhttp) reads a response whose Transfer-Encoding is not exactly `chunked` (identity, gzip, `chunked, identity`, xchunked) until close; the gateway drops Transfer-Encoding as hop-by-hop, so the client would get coded bytes without the coding — refused',
+    reason:
+      'undici (llhttp) reads a response whose Transfer-Encoding is not exactly `chunked` (identity, gzip, `chunked, identity`, xchunked) until close; the gateway drops Transfer-Encoding as hop-by-hop, so the client would get coded bytes without the coding — refused',
     matches: (raw) => /\r\ntransfer-encoding:/i.test(head(raw)) && !/^chunked$/i.test(teValue(raw)),
   },
   {
@@ -252,7 +253,7 @@ async function through(pool: UpstreamPool, script: Script): Promise<Verdict> {
 /** Both clients' verdicts on one answer: equal, or a listed exception where only the lean client refuses. */
 async function compare(chunks: Buffer[], keepOpen = false): Promise<void> {
   const script = { chunks, keepOpen };
-  const undici = await through(new Pool(up.origin, { connections: 1, pipelining: 1 }) as unknown as UpstreamPool, script);
+  const undici = await through(new Pool(up.origin, { connections: 1, pipelining: 1 }), script);
   const lean = await through(new LeanPool(up.origin, { connections: 1, keepAliveTimeout: 4_000, connectTimeout: 2_000 }), script);
   counts.cases++;
   const raw = Buffer.concat(chunks).toString('latin1');

@@ -172,7 +172,10 @@ test('all connections busy: requests wait in FIFO order', async () => {
   const pool = new LeanPool(s.origin, { ...OPTS, connections: 1 });
   try {
     const all = await Promise.all(['/1', '/2', '/3', '/4'].map((path) => send(pool, { path })));
-    assert.deepEqual(all.map((r) => r.status), [200, 200, 200, 200]);
+    assert.deepEqual(
+      all.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
     assert.deepEqual(order, ['/1', '/2', '/3', '/4']);
     assert.equal(s.ports.length, 1);
   } finally {
@@ -257,7 +260,8 @@ test('timeouts: response head, body idle and connect each end with undici’s co
 test('a reused connection closed before any answer byte: a GET is sent once more, a POST is not', async () => {
   const s = await rawServer((socket, head, n) => {
     if (n === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst');
-    else if (head.includes('x-drop: yes')) socket.destroy(); // a stale keep-alive connection
+    else if (head.includes('x-drop: yes'))
+      socket.destroy(); // a stale keep-alive connection
     else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond');
   });
   const pool = new LeanPool(s.origin, { ...OPTS, connections: 1 });
@@ -311,13 +315,17 @@ test('backpressure: a paused consumer stops the upstream; a slow upstream stops 
     let received = 0;
     let paused = true;
     let resumeIt: () => void = () => undefined;
-    const download = send(pool, {}, {
-      onData: (chunk, resume) => {
-        received += chunk.length;
-        resumeIt = resume;
-        return !paused;
+    const download = send(
+      pool,
+      {},
+      {
+        onData: (chunk, resume) => {
+          received += chunk.length;
+          resumeIt = resume;
+          return !paused;
+        },
       },
-    });
+    );
     await isBlocked;
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     assert.ok(received < TOTAL / 4, `a paused consumer received ${received} bytes`);

@@ -1,5 +1,4 @@
 import { Pool } from 'undici';
-import type { ConnectionOptions } from 'node:tls';
 import { LeanPool } from './lean/pool.js';
 import type { LeanDispatchOptions, LeanHandler } from './lean/pending.js';
 
@@ -29,7 +28,7 @@ export function createPool(origin: string, s: PoolSettings): UpstreamPool {
   // Per-request values come from the route; these are only fallbacks.
   const headersTimeout = 60_000;
   const bodyTimeout = 300_000;
-  if (s.client === 'lean') return new LeanPool(origin, { connections: s.connections, keepAliveTimeout: s.keepAlive, connectTimeout: s.connectTimeout, tls: s.tls as ConnectionOptions | undefined, headersTimeout, bodyTimeout });
+  if (s.client === 'lean') return new LeanPool(origin, { connections: s.connections, keepAliveTimeout: s.keepAlive, connectTimeout: s.connectTimeout, tls: s.tls, headersTimeout, bodyTimeout });
   const pool = new Pool(origin, {
     connections: s.connections,
     pipelining: 1,
@@ -39,5 +38,5 @@ export function createPool(origin: string, s: PoolSettings): UpstreamPool {
     headersTimeout,
     bodyTimeout,
   });
-  return pool as unknown as UpstreamPool;
+  return pool;
 }

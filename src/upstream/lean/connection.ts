@@ -77,7 +77,7 @@ export class Connection implements ParserSink {
     const host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(endpoint.url.port) || (endpoint.tls ? 443 : 80);
     if (endpoint.tls) {
-      const servername = (endpoint.tls.servername as string | undefined) ?? (isIP(host) ? undefined : host);
+      const servername = endpoint.tls.servername ?? (isIP(host) ? undefined : host);
       this.socket = tlsConnect({ ...endpoint.tls, host, port, servername, ALPNProtocols: ['http/1.1'] });
       this.socket.once('secureConnect', () => this.ready());
     } else {

@@ -50,7 +50,7 @@ export class PendingRequest {
     this.handler = handler;
     this.owner = owner;
     const b = opts.body;
-    this.body = b == null ? null : typeof b === 'string' ? Buffer.from(b) : b instanceof Uint8Array && !Buffer.isBuffer(b) ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : (b as Buffer | Readable);
+    this.body = b == null ? null : typeof b === 'string' ? Buffer.from(b) : b instanceof Uint8Array && !Buffer.isBuffer(b) ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : b;
     this.abort = (err?: Error) => {
       if (this.done) return;
       this.aborted = true;

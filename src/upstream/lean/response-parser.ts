@@ -42,7 +42,7 @@ const HEX = /^0*[0-9A-Fa-f]{1,16}$/;
  * Chunk extensions (ignored): `;name[=token|quoted]` repeated. As undici: an empty name between
  * two semicolons passes, a line ending in `;` does not, and a quoted value may hold DEL.
  */
-const CHUNK_EXT = /^(?:[ \t]*;[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-\[\]-\xff]|\\[\t !-\xff])*"))?)?)*$/;
+const CHUNK_EXT = /^(?:[ \t]*;[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-[\]-\xff]|\\[\t !-\xff])*"))?)?)*$/;
 const EXT_TRAILING_SEMI = /;[ \t]*$/;
 
 /**
