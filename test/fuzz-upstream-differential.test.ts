@@ -176,6 +176,9 @@ const MUTATIONS: string[] = [
   `HTTP/1.0 200 OK\r\n\r\nhello until close`,
   `\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello`,
   `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello`,
+  `HTTP/1.0 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello`,
+  `HTTP/1.1 103 Early Hints\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello`,
+  ok(`Content-Length: 5${CRLF}Connection: close${CRLF}`, 'hello, and more'),
   `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
   ok(`Transfer-Encoding: chunked${CRLF}`, `-5${CRLF}hello${CRLF}0${CRLF}${CRLF}`),
   ok(`Transfer-Encoding: chunked${CRLF}`, `0x5${CRLF}hello${CRLF}0${CRLF}${CRLF}`),
@@ -186,6 +189,10 @@ const MUTATIONS: string[] = [
   ok(`Transfer-Encoding: chunked${CRLF}`, `5 ;a=b${CRLF}hello${CRLF}0${CRLF}${CRLF}`),
   ok(`Transfer-Encoding: chunked${CRLF}`, `5;a=b c${CRLF}hello${CRLF}0${CRLF}${CRLF}`),
   ok(`Transfer-Encoding: chunked${CRLF}`, `5;a="b\\"c"${CRLF}hello${CRLF}0${CRLF}${CRLF}`),
+  // Chunk-extension shapes llhttp accepts and refuses (extensions are ignored, the framing must agree).
+  ...[';', ';;', ';a;', ' ;a', '; a', ';a =b', ';a= b', ';a=b ', ';=b', ';a=', ';=', ';;a', ';a="x";b', ';a="x";', ';a="\\""', ';a="x"y', ';a=b c', ';a=@', ';@'].map((ext) =>
+    ok(`Transfer-Encoding: chunked${CRLF}`, `5${ext}${CRLF}hello${CRLF}0${CRLF}${CRLF}`),
+  ),
   ok(`Transfer-Encoding: chunked${CRLF}`, `5\nhello${CRLF}0${CRLF}${CRLF}`),
   ok(`Transfer-Encoding: chunked${CRLF}`, `5${CRLF}hello\n0${CRLF}${CRLF}`),
   ok(`Transfer-Encoding: chunked${CRLF}`, `5${CRLF}helloX${CRLF}0${CRLF}${CRLF}`),
@@ -229,6 +236,8 @@ const mutationArb = fc.tuple(answerArb, fc.nat(), fc.constantFrom('insert', 'rep
 
 // ---------- the comparison ----------
 
+/** FUZZ_SEED=n explores other inputs (CI uses the fixed default). */
+const SEED = Number(process.env.FUZZ_SEED ?? 21);
 let up: ScriptedUpstream;
 const TIMEOUTS = { headersTimeout: 1_500, bodyTimeout: 1_500 };
 const counts = { cases: 0, acceptedByBoth: 0, refusedByBoth: 0, exceptions: new Map<string, number>() };
@@ -274,7 +283,7 @@ async function compare(chunks: Buffer[], keepOpen = false): Promise<void> {
 }
 
 test('generated valid answers, split anyhow: the same verdict from both clients', async () => {
-  const samples = fc.sample(fc.tuple(answerArb, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 })), { numRuns: 300, seed: 21 });
+  const samples = fc.sample(fc.tuple(answerArb, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 })), { numRuns: 300, seed: SEED });
   for (const [a, cuts] of samples) await compare(split(build(a), cuts), a.framing !== 'close');
 });
 
@@ -297,7 +306,7 @@ test('smuggling-shaped, malformed and oversized answers: the same verdict from b
 });
 
 test('single-byte damage to valid answers: the same verdict from both clients', async () => {
-  for (const buf of fc.sample(mutationArb, { numRuns: 400, seed: 2112 })) await compare([buf]);
+  for (const buf of fc.sample(mutationArb, { numRuns: 400, seed: SEED + 2091 })) await compare([buf]);
 });
 
 test('differential fuzz counts', (t) => {

@@ -39,11 +39,12 @@ const EMPTY = Buffer.alloc(0);
 /** A chunk size: leading zeros, then at most 16 significant hex digits (no overflow). */
 const HEX = /^0*[0-9A-Fa-f]{1,16}$/;
 /**
- * Chunk extensions (ignored): `;name[=token|quoted]` repeated. As undici: an empty name between
- * two semicolons passes, a line ending in `;` does not, and a quoted value may hold DEL.
+ * Chunk extensions (ignored), as undici (llhttp) reads them: `;name[=value]` repeated with no
+ * whitespace, where name and value are tokens (either may be empty) or the value is a quoted
+ * string (quoted pairs; DEL and obs-text allowed); the line may not end with `;`.
  */
-const CHUNK_EXT = /^(?:[ \t]*;[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-[\]-\xff]|\\[\t !-\xff])*"))?)?)*$/;
-const EXT_TRAILING_SEMI = /;[ \t]*$/;
+const CHUNK_EXT = /^(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]*(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|"(?:[\t !#-[\]-\xff]|\\[\t -~\x80-\xff])*"))?)+$/;
+const EXT_TRAILING_SEMI = /;$/;
 
 /**
  * An incremental HTTP/1.1 response parser for one connection: `execute` is fed socket chunks,
@@ -208,6 +209,9 @@ export class ResponseParser {
         this.sink.onUpgrade(head, all.subarray(end));
         return buf.length;
       }
+      // As undici: an informational answer that closes the connection (HTTP/1.0 without
+      // keep-alive, or Connection: close) leaves no room for the final one.
+      if (head.close) throw protocolError('HPE_INVALID_CONSTANT', 'Data after `Connection: close`');
       this.sink.onInfo(head);
       return used;
     }
