@@ -421,8 +421,13 @@ test('HEAD, 204 and 304 have no body; read-until-close is not reused; truncated 
       assert.equal(r.status, Number(p.slice(1)));
       assert.equal(r.body.length, 0);
     }
+    let accepted = 0;
+    s.server.on('connection', () => accepted++);
     const c = await send(pool, { path: '/close' });
     assert.equal(c.body.toString(), 'until the end');
+    const before = accepted;
+    assert.equal((await send(pool, { path: '/204' })).status, 204);
+    assert.equal(accepted, before + 1, 'a close-delimited answer leaves no connection to reuse');
     const short = await send(pool, { path: '/short' });
     assert.equal(short.error?.code, 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH');
     const chunked = await send(pool, { path: '/chunked' });
