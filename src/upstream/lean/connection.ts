@@ -67,6 +67,9 @@ export class Connection implements ParserSink {
     while (!this.parser.paused && this.phase !== Phase.Closed && (chunk = this.socket.read() as Buffer | null) !== null) this.data(chunk);
   };
   private readonly hostHeader: string;
+  private readonly onSocketEnd = () => this.end();
+  private readonly onSocketError = (err: Error) => void (this.error ??= err);
+  private readonly onSocketClose = () => this.closed();
 
   constructor(owner: ConnectionOwner, endpoint: Endpoint, connectTimeout: number) {
     this.owner = owner;
@@ -88,16 +91,9 @@ export class Connection implements ParserSink {
     // Read with 'readable' + read() (as undici): a paused response simply stops reading, and an
     // upgraded socket handed over without our listener is in its default (non-flowing) state.
     this.socket.on('readable', this.readMore);
-    this.socket.on('end', () => this.end());
-    this.socket.on('error', (err: Error) => {
-      this.error ??= err;
-    });
-    this.socket.on('close', () => this.closed());
-  }
-
-  /** The request this connection was opened for, or carries now. */
-  get current(): PendingRequest | null {
-    return this.req;
+    this.socket.on('end', this.onSocketEnd);
+    this.socket.on('error', this.onSocketError);
+    this.socket.on('close', this.onSocketClose);
   }
 
   assign(req: PendingRequest): void {
@@ -258,9 +254,9 @@ export class Connection implements ParserSink {
     this.phase = Phase.Closed;
     const socket = this.socket;
     socket.removeListener('readable', this.readMore);
-    socket.removeAllListeners('end');
-    socket.removeAllListeners('error');
-    socket.removeAllListeners('close');
+    socket.removeListener('end', this.onSocketEnd);
+    socket.removeListener('error', this.onSocketError);
+    socket.removeListener('close', this.onSocketClose);
     if (rest.length > 0) socket.unshift(rest);
     this.owner.gone(this, null);
     req.done = true;
