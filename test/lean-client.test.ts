@@ -512,3 +512,29 @@ test('close() finishes what is in flight, refuses new requests, then closes ever
     await closeServer(s.server);
   }
 });
+
+test('a request head with CR or LF in a name or value is refused before anything is sent', async () => {
+  const heads: string[] = [];
+  const s = await rawServer((socket, head) => {
+    heads.push(head);
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+  const pool = new LeanPool(s.origin, OPTS);
+  try {
+    for (const headers of [
+      ['host', 'h', 'x-a', 'v\r\nx-injected: 1'],
+      ['host', 'h', 'x-a\nb', 'v'],
+      ['host', 'h', 'x-a', 'v\0'],
+    ]) {
+      const r = await send(pool, { headers });
+      assert.equal(r.error?.code, 'UND_ERR_INVALID_ARG');
+    }
+    const fine = await send(pool, { headers: ['host', 'h', 'x-a', 'v'] });
+    assert.equal(fine.status, 200);
+    assert.equal(heads.length, 1);
+    assert.match(heads[0]!, /^GET \/ HTTP\/1\.1\r\nconnection: keep-alive\r\nhost: h\r\nx-a: v$/);
+  } finally {
+    await pool.destroy();
+    await s.close();
+  }
+});
