@@ -89,7 +89,7 @@ const MISTAKES: [string, string, string[]][] = [
     'unknown top-level key with a suggestion',
     ISSUE_EXAMPLE + 'routs: []\n',
     [
-      'airgate.yaml:12:1: routs: unknown key "routs" (did you mean "routes"?); expected one of: listeners, backends, routes, trusted_proxies, access_log, audit_log, auth, policy, rate_limits, login_protection, store, limit_store_size, logging, workers, admin, shutdown',
+      'airgate.yaml:12:1: routs: unknown key "routs" (did you mean "routes"?); expected one of: listeners, backends, routes, trusted_proxies, access_log, audit_log, auth, policy, rate_limits, login_protection, store, limit_store_size, upstream, logging, workers, admin, shutdown',
     ],
   ],
   [
@@ -168,4 +168,23 @@ test('every shape problem in a file is reported at once; cross-references are ch
   assert.ok(errors.some((e) => e.includes('listeners[0].adress')) && errors.some((e) => e.includes('shutdown.grace')));
   const fixed = errorsOf(yaml.replace('adress:', 'address:').replace('grace: soon', 'grace: 1s'));
   assert.deepEqual(fixed, ['airgate.yaml:11:14: routes[0].backend: expected the name of a backend (airflow), found "nope"']);
+});
+
+test('upstream.client: lean by default, undici when asked; AIRGATE_UPSTREAM_CLIENT changes only the default and must name a client', () => {
+  const saved = process.env.AIRGATE_UPSTREAM_CLIENT;
+  try {
+    delete process.env.AIRGATE_UPSTREAM_CLIENT;
+    const lean = loadConfigText(ISSUE_EXAMPLE, 'airgate.yaml');
+    assert.equal(lean.upstream.client, 'lean');
+    assert.equal(lean.backends.airflow!.pool.client, 'lean');
+    assert.equal(loadConfigText(`upstream: { client: undici }\n${ISSUE_EXAMPLE}`, 'airgate.yaml').backends.airflow!.pool.client, 'undici');
+    process.env.AIRGATE_UPSTREAM_CLIENT = 'undici';
+    assert.equal(loadConfigText(ISSUE_EXAMPLE, 'airgate.yaml').upstream.client, 'undici');
+    assert.equal(loadConfigText(`upstream: { client: lean }\n${ISSUE_EXAMPLE}`, 'airgate.yaml').upstream.client, 'lean');
+    process.env.AIRGATE_UPSTREAM_CLIENT = 'nginx';
+    assert.deepEqual(errorsOf(ISSUE_EXAMPLE), ['airgate.yaml:1:1: upstream.client: expected lean or undici in AIRGATE_UPSTREAM_CLIENT, found "nginx"']);
+  } finally {
+    if (saved === undefined) delete process.env.AIRGATE_UPSTREAM_CLIENT;
+    else process.env.AIRGATE_UPSTREAM_CLIENT = saved;
+  }
 });

@@ -8,6 +8,7 @@ import { cidr, hstsSchema, listenerTlsSchema, upstreamTlsSchema } from './tls-sc
 import { observabilityKeys } from './observability-schema.js';
 import { authSchema, routeAuth } from './auth-schema.js';
 import { listenerLimitKeys, policyKeys, routePolicyKeys } from './policy-schema.js';
+import { upstreamKeys } from './upstream-schema.js';
 
 const TWO_MINUTES = 120_000;
 
@@ -137,6 +138,7 @@ export const configSchema = z
     ...observabilityKeys,
     auth: authSchema,
     ...policyKeys,
+    ...upstreamKeys,
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -204,7 +206,9 @@ export const configSchema = z
       if (routeKeys.has(key)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'path'], message: `route for host ${r.host ?? '(any)'} and path ${r.path} duplicates routes[${routeKeys.get(key)}]` });
       routeKeys.set(key, i);
     });
-  });
+  })
+  // Each backend's pool settings carry the client, so a reload that switches it rebuilds the pools.
+  .transform((cfg) => ({ ...cfg, backends: Object.fromEntries(Object.entries(cfg.backends).map(([n, b]) => [n, { ...b, pool: { ...b.pool, client: cfg.upstream.client } }])) }));
 
 export type AirgateConfig = z.output<typeof configSchema>;
 export type ListenerConfig = AirgateConfig['listeners'][number];

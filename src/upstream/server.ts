@@ -1,6 +1,6 @@
-import { Pool } from 'undici';
 import type { BackendConfig, ServerConfig } from '../config/schema.js';
 import type { HealthState } from './health/state-machine.js';
+import { createPool, type UpstreamPool } from './pool-factory.js';
 import { LatencyRing } from './latency-ring.js';
 import { upstreamTls } from './upstream-tls.js';
 import { END_LEASE, Lease, type LeaseListener } from './lease.js';
@@ -25,7 +25,7 @@ export class UpstreamServer {
   readonly tier: number;
   /** Requests in flight at most (0: no limit). */
   readonly maxConnections: number;
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   /** Recent response times in ms (ring buffer) for p99 on status pages. */
   readonly #latencies = new LatencyRing();
   #index: number;
@@ -67,16 +67,8 @@ export class UpstreamServer {
       previous.#poolHandedOver = true;
       return;
     }
-    this.pool = new Pool(cfg.url.origin, {
-      connections: cfg.max_connections > 0 ? Math.min(cfg.max_connections, backendCfg.pool.connections) : backendCfg.pool.connections,
-      pipelining: 1,
-      keepAliveTimeout: backendCfg.pool.keep_alive,
-      keepAliveMaxTimeout: backendCfg.pool.keep_alive,
-      connect: { timeout: backendCfg.timeouts.connect, ...tls?.options },
-      // Per-request values come from the route; these are only fallbacks.
-      headersTimeout: 60_000,
-      bodyTimeout: 300_000,
-    });
+    const connections = cfg.max_connections > 0 ? Math.min(cfg.max_connections, backendCfg.pool.connections) : backendCfg.pool.connections;
+    this.pool = createPool(cfg.url.origin, { client: backendCfg.pool.client, connections, keepAlive: backendCfg.pool.keep_alive, connectTimeout: backendCfg.timeouts.connect, tls: tls?.options });
   }
 
   /**

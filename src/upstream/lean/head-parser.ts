@@ -1,0 +1,119 @@
+import { LeanError, protocolError } from './errors.js';
+
+/** Bounds on what one response head (or trailer section) may hold. */
+export interface HeadLimits {
+  /** Header names and values together, in bytes (undici's `maxHeaderSize` counts the same). */
+  maxHeaderSize: number;
+  /** Header fields at most. */
+  maxHeaders: number;
+}
+
+/** A parsed status line and header section; header buffers are slices of the received bytes. */
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  /** `name, value, name, value …` as received (latin1 bytes, no copies). */
+  raw: Buffer[];
+  /** -1 when absent. */
+  contentLength: number;
+  chunked: boolean;
+  /** The connection must close after this response (Connection: close, or HTTP/1.0 without keep-alive). */
+  close: boolean;
+  /** The upstream's `Keep-Alive: timeout=N` in ms, -1 when absent. */
+  keepAliveMs: number;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values and reason phrases: HTAB, SP, VCHAR and obs-text; no other control byte. */
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/s;
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * Where the section that starts at `start` ends (the index after its empty line), or -1 when
+ * more bytes are needed. Every LF must follow a CR; a section that is only CRLF ends at once
+ * (an empty trailer section). `from` is where scanning resumes after an earlier partial call.
+ */
+export function findSectionEnd(buf: Buffer, start: number, from: number): number {
+  let i = buf.indexOf(10, Math.max(from, start));
+  while (i >= 0) {
+    if (i === start || buf[i - 1] !== 13) throw protocolError('HPE_INVALID_CONSTANT', 'bare LF');
+    if (i === start + 1) return i + 1;
+    if (i - 3 >= start && buf[i - 2] === 10) return i + 1;
+    i = buf.indexOf(10, i + 1);
+  }
+  return -1;
+}
+
+/** Parse `name: value` lines of `text` from `pos` up to the final empty line into `raw`. */
+export function parseFieldLines(buf: Buffer, text: string, pos: number, limits: HeadLimits): Buffer[] {
+  const raw: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const eol = text.indexOf('\r\n', pos);
+    if (eol === pos) return raw;
+    const line = text.slice(pos, eol);
+    const c0 = line.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'obs-fold or whitespace before a field name');
+    if (BAD_VALUE.test(line)) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'control byte in a header line');
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
+    // Leading whitespace is not part of the value; trailing whitespace is kept, as undici does.
+    let vs = colon + 1;
+    const ve = line.length;
+    while (vs < ve && (line.charCodeAt(vs) === 32 || line.charCodeAt(vs) === 9)) vs++;
+    size += colon + (ve - vs);
+    if (raw.length >= limits.maxHeaders * 2 || size >= limits.maxHeaderSize) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
+    raw.push(buf.subarray(pos, pos + colon), buf.subarray(pos + vs, pos + ve));
+    pos = eol + 2;
+  }
+}
+
+/** Parse a complete response head: `buf[0, end)` ends with the empty line. */
+export function parseHead(buf: Buffer, end: number, limits: HeadLimits): ResponseHead {
+  const text = buf.toString('latin1', 0, end);
+  const eol = text.indexOf('\r\n');
+  const m = STATUS_LINE.exec(text.slice(0, eol));
+  if (!m) throw protocolError('HPE_INVALID_CONSTANT', 'invalid status line');
+  const statusText = m[3] ?? '';
+  if (BAD_VALUE.test(statusText)) throw protocolError('HPE_INVALID_STATUS', 'invalid reason phrase');
+  const raw = parseFieldLines(buf, text, eol + 2, limits);
+  const head: ResponseHead = { status: Number(m[2]), statusText, raw, contentLength: -1, chunked: false, close: false, keepAliveMs: -1 };
+  framing(head, m[1] === '0');
+  return head;
+}
+
+/** Read the framing headers (Content-Length, Transfer-Encoding, Connection, Keep-Alive) once. */
+function framing(head: ResponseHead, http10: boolean): void {
+  const raw = head.raw;
+  let te: string | undefined;
+  let keepAlive = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length !== 14 && n.length !== 17 && n.length !== 10) continue;
+    const name = n.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1').trimEnd();
+    if (name === 'content-length') {
+      if (head.contentLength >= 0) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'duplicate Content-Length');
+      if (!DIGITS.test(value)) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'invalid Content-Length');
+      head.contentLength = Number(value);
+    } else if (name === 'transfer-encoding') {
+      te = te === undefined ? value : `${te}, ${value}`;
+    } else if (name === 'connection') {
+      for (const token of value.toLowerCase().split(',')) {
+        const t = token.trim();
+        if (t === 'close') head.close = true;
+        else if (t === 'keep-alive') keepAlive = true;
+      }
+    } else if (name === 'keep-alive') {
+      const t = /(?:^|[\s,;])timeout\s*=\s*(\d+)/i.exec(value);
+      if (t) head.keepAliveMs = Number(t[1]) * 1000;
+    }
+  }
+  if (te !== undefined) {
+    if (te.toLowerCase() !== 'chunked') throw protocolError('HPE_INVALID_TRANSFER_ENCODING', 'a transfer coding other than exactly chunked');
+    if (head.contentLength >= 0) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'Content-Length with Transfer-Encoding');
+    head.chunked = true;
+  }
+  if (http10 && !keepAlive) head.close = true;
+}

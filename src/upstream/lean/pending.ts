@@ -1,0 +1,81 @@
+import type { Duplex, Readable } from 'node:stream';
+import { LeanError } from './errors.js';
+
+/** The dispatch options the gateway uses (a subset of undici's `Dispatcher.DispatchOptions`). */
+export interface LeanDispatchOptions {
+  path: string;
+  method: string;
+  headers?: string[] | null;
+  body?: Buffer | Uint8Array | string | Readable | null;
+  headersTimeout?: number | null;
+  bodyTimeout?: number | null;
+  upgrade?: string | boolean | null;
+}
+
+/** undici's legacy handler form, as the gateway's Exchange and Tunnel implement it. */
+export interface LeanHandler {
+  onConnect?(abort: (err?: Error) => void): void;
+  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData?(chunk: Buffer): boolean;
+  onComplete?(trailers: Buffer[] | string[] | null): void;
+  onError?(err: Error): void;
+  onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: Duplex): void;
+}
+
+/** Where a request waiting for a connection goes when the caller aborts it. */
+export interface RequestOwner {
+  /** Take a queued request out of the wait queue; destroy the connection that carries it otherwise. */
+  cancel(req: PendingRequest): void;
+}
+
+/** One dispatched request across the connections it is tried on (at most two: one stale-socket retry). */
+export class PendingRequest {
+  readonly opts: LeanDispatchOptions;
+  readonly handler: LeanHandler;
+  readonly body: Buffer | Readable | null;
+  private readonly owner: RequestOwner;
+  /** onConnect was called (once per request, before anything else). */
+  connected = false;
+  /** onComplete or onError was called: nothing more is reported. */
+  done = false;
+  aborted = false;
+  /** Sent again once after a reused connection closed before any answer byte. */
+  retried = false;
+  readonly abort: (err?: Error) => void;
+  /** The connection carrying the request, once it has one. */
+  carrier: { fail(err: Error): void } | null = null;
+
+  constructor(opts: LeanDispatchOptions, handler: LeanHandler, owner: RequestOwner) {
+    this.opts = opts;
+    this.handler = handler;
+    this.owner = owner;
+    const b = opts.body;
+    this.body = b == null ? null : typeof b === 'string' ? Buffer.from(b) : b instanceof Uint8Array && !Buffer.isBuffer(b) ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : b;
+    this.abort = (err?: Error) => {
+      if (this.done) return;
+      this.aborted = true;
+      this.fail(err ?? new LeanError('UND_ERR_ABORTED', 'Request aborted'));
+      // As undici: an aborted request's stream body is destroyed with it.
+      if (this.body !== null && !Buffer.isBuffer(this.body)) this.body.destroy();
+      this.owner.cancel(this);
+    };
+  }
+
+  /** A body-less GET or HEAD: safe to send again when a stale keep-alive connection dropped it. */
+  get replayable(): boolean {
+    return !this.retried && !this.aborted && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD') && !this.opts.upgrade;
+  }
+
+  /** Report the failure once. */
+  fail(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onError?.(err);
+  }
+
+  complete(trailers: Buffer[]): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onComplete?.(trailers);
+  }
+}
