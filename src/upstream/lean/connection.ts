@@ -259,8 +259,7 @@ export class Connection implements ParserSink {
     socket.removeListener('close', this.onSocketClose);
     if (rest.length > 0) socket.unshift(rest);
     this.owner.gone(this, null);
-    req.done = true;
-    req.handler.onUpgrade?.(head.status, head.raw, socket);
+    req.upgraded(head, socket);
   }
 
   private toIdle(): void {
