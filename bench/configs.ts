@@ -130,12 +130,12 @@ logging:
 }
 
 /**
- * The plain configuration with the lean upstream client (target "airgate-lean"), so one run
- * measures both clients: the "airgate" row keeps the default (undici, or AIRGATE_UPSTREAM_CLIENT).
+ * The plain configuration with the undici upstream client (target "airgate-undici"), so one run
+ * measures both clients: the "airgate" row keeps the default (lean, or AIRGATE_UPSTREAM_CLIENT).
  */
-export function airgateLeanConfig(port: number, upstreamPort: number): string {
-  return `${airgateConfig(port, upstreamPort).replace('(target "airgate")', '(target "airgate-lean": the lean upstream client)')}upstream:
-  client: lean
+export function airgateUndiciConfig(port: number, upstreamPort: number): string {
+  return `${airgateConfig(port, upstreamPort).replace('(target "airgate")', '(target "airgate-undici": the undici upstream client)')}upstream:
+  client: undici
 `;
 }
 

@@ -99,7 +99,7 @@ export function renderMarkdown(report: BenchReport): string {
     `- haproxy: ${e.haproxy}`,
     `- nginx: ${e.nginx}`,
     `- nproc: ${e.nproc}; platform: ${e.platform}; CLK_TCK: ${e.clockTicksPerSecond}`,
-    `- AIRGATE_UPSTREAM_CLIENT: ${e.upstreamClientEnv ?? 'unset (the airgate rows use the default client; airgate-lean sets upstream.client: lean)'}`,
+    `- AIRGATE_UPSTREAM_CLIENT: ${e.upstreamClientEnv ?? 'unset (the airgate rows use the default client; airgate-undici sets upstream.client: undici)'}`,
     '',
     'All processes on 127.0.0.1; the upstream is one nginx worker answering `hello world\\n` (12 bytes).',
     'CPU µs/req is the utime+stime of the measured process (from /proc/<pid>/stat) over the wrk run divided by the requests wrk completed.',

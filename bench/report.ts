@@ -37,7 +37,7 @@ export interface Environment {
   /** The wrk -c values, each target measured at every one. */
   connections: number[];
   wrkArgs: string;
-  /** AIRGATE_UPSTREAM_CLIENT as the bench found it (it changes the default client of every airgate row but airgate-lean). */
+  /** AIRGATE_UPSTREAM_CLIENT as the bench found it (it changes the default client of every airgate row but airgate-undici). */
   upstreamClientEnv: string | null;
 }
 
@@ -79,8 +79,8 @@ const COMPARED: readonly (readonly [ComparisonKind, string, string])[] = [
   ['cpu', 'airgate', 'nginx-proxy'],
   ['cpu', 'undici-minimal', 'hello'],
   ['cpu', 'airgate', 'undici-minimal'],
-  ['cpu', 'airgate-lean', 'airgate'],
-  ['cpu', 'airgate-lean', 'undici-minimal'],
+  ['cpu', 'airgate-undici', 'airgate'],
+  ['cpu', 'airgate-undici', 'undici-minimal'],
   ['cpu', 'airgate-full', 'airgate'],
   ['cpu', 'airgate-full', 'airgate-full-nolog'],
   ['cpu', 'airgate-policy-1000', 'airgate-policy-1'],

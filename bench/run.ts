@@ -9,7 +9,7 @@
  *   nginx-proxy     nginx, one worker, proxy_pass with a keep-alive pool
  *   undici-minimal  the least a correct node:http + undici proxy does (bench/undici-minimal-proxy.ts)
  *   airgate         the gateway, one process, the default upstream client
- *   airgate-lean    the same with `upstream: { client: lean }`
+ *   airgate-undici  the same with `upstream: { client: undici }`
  *   airgate-full    the gateway with every feature switched on (see fullFeaturesConfig)
  *   airgate-full-airflow3  the same on an Airflow 3 backend (a minted token per session)
  *   airgate-2-workers, airgate-policy-1, airgate-policy-1000, airgate-full-nolog
@@ -29,7 +29,7 @@
  *   BENCH_CONNECTIONS  comma-separated wrk -c values (default 64,8)
  *   BENCH_TARGETS      comma-separated subset of targets to run (default all)
  *   AIRGATE_UPSTREAM_CLIENT  passed through: it changes the default client of the airgate rows
- *                      (airgate-lean sets its client in the config); recorded in the report
+ *                      (airgate-undici sets its client in the config); recorded in the report
  *
  * Exit code 0 whenever the bench ran (a missed goal is reported, not asserted); 1 when it
  * could not run; 2 when a tool is missing.
@@ -38,7 +38,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { airgateConfig, airgateLeanConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
+import { airgateConfig, airgateUndiciConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, freePort, ProcessRegistry, waitForPort } from './processes.js';
 import { buildReport, type Environment, type TargetResult } from './report.js';
 import { renderMarkdown, renderText } from './render.js';
@@ -196,10 +196,10 @@ async function main(): Promise<number> {
         start: () => startAirgate('airgate', airgateConfig),
       },
       {
-        name: 'airgate-lean',
-        description: 'the airgate row with upstream.client: lean',
+        name: 'airgate-undici',
+        description: 'the airgate row with upstream.client: undici',
         measuredProcess: 'node airgate',
-        start: () => startAirgate('airgate-lean', airgateLeanConfig),
+        start: () => startAirgate('airgate-undici', airgateUndiciConfig),
       },
       {
         name: 'airgate-full',

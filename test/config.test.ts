@@ -170,17 +170,17 @@ test('every shape problem in a file is reported at once; cross-references are ch
   assert.deepEqual(fixed, ['airgate.yaml:11:14: routes[0].backend: expected the name of a backend (airflow), found "nope"']);
 });
 
-test('upstream.client: undici by default, lean when asked; AIRGATE_UPSTREAM_CLIENT changes only the default and must name a client', () => {
+test('upstream.client: lean by default, undici when asked; AIRGATE_UPSTREAM_CLIENT changes only the default and must name a client', () => {
   const saved = process.env.AIRGATE_UPSTREAM_CLIENT;
   try {
     delete process.env.AIRGATE_UPSTREAM_CLIENT;
     const plain = loadConfigText(ISSUE_EXAMPLE, 'airgate.yaml');
-    assert.equal(plain.upstream.client, 'undici');
-    assert.equal(plain.backends.airflow!.pool.client, 'undici');
-    assert.equal(loadConfigText(`upstream: { client: lean }\n${ISSUE_EXAMPLE}`, 'airgate.yaml').backends.airflow!.pool.client, 'lean');
-    process.env.AIRGATE_UPSTREAM_CLIENT = 'lean';
-    assert.equal(loadConfigText(ISSUE_EXAMPLE, 'airgate.yaml').upstream.client, 'lean');
-    assert.equal(loadConfigText(`upstream: { client: undici }\n${ISSUE_EXAMPLE}`, 'airgate.yaml').upstream.client, 'undici');
+    assert.equal(plain.upstream.client, 'lean');
+    assert.equal(plain.backends.airflow!.pool.client, 'lean');
+    assert.equal(loadConfigText(`upstream: { client: undici }\n${ISSUE_EXAMPLE}`, 'airgate.yaml').backends.airflow!.pool.client, 'undici');
+    process.env.AIRGATE_UPSTREAM_CLIENT = 'undici';
+    assert.equal(loadConfigText(ISSUE_EXAMPLE, 'airgate.yaml').upstream.client, 'undici');
+    assert.equal(loadConfigText(`upstream: { client: lean }\n${ISSUE_EXAMPLE}`, 'airgate.yaml').upstream.client, 'lean');
     process.env.AIRGATE_UPSTREAM_CLIENT = 'nginx';
     assert.deepEqual(errorsOf(ISSUE_EXAMPLE), ['airgate.yaml:1:1: upstream.client: expected lean or undici in AIRGATE_UPSTREAM_CLIENT, found "nginx"']);
   } finally {

@@ -7,10 +7,9 @@ export const upstreamKeys = {
     .strictObject({
       /**
        * The HTTP/1.1 client that carries requests to Airflow: airgate's own (`lean`) or undici's Pool.
-       * Without it, `AIRGATE_UPSTREAM_CLIENT` if set (so CI can run the suite on either client), else `undici`
-       * (lean is faster at the median, but its young-generation GC pauses lengthen the tail; see docs/architecture.md).
+       * Without it, `AIRGATE_UPSTREAM_CLIENT` if set (so CI can run the suite on either client), else `lean`.
        */
-      client: z.enum(['lean', 'undici']).default(() => (process.env.AIRGATE_UPSTREAM_CLIENT || 'undici') as 'undici'),
+      client: z.enum(['lean', 'undici']).default(() => (process.env.AIRGATE_UPSTREAM_CLIENT || 'lean') as 'lean'),
     })
     // A default is not validated by zod: an unknown AIRGATE_UPSTREAM_CLIENT is refused here.
     .superRefine((u, ctx) => {
