@@ -181,6 +181,19 @@ export class ResponseParser {
     return all;
   }
 
+  /** Where the section held in `all` ends, or -1 after keeping it for the next read (bounded). */
+  private sectionEnd(all: Buffer): number {
+    const end = findSectionEnd(all, 0, this.scanFrom);
+    if (end >= 0) {
+      this.scanFrom = 0;
+      return end;
+    }
+    if (all.length > this.limits.maxHeadBytes) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
+    this.partial = all;
+    this.scanFrom = Math.max(0, all.length - 3);
+    return -1;
+  }
+
   private head(buf: Buffer, off: number): number {
     if (this.partial === null) {
       // Empty lines before a status line are skipped, as undici does (RFC 9112 §2.2).
@@ -189,15 +202,9 @@ export class ResponseParser {
     }
     const prior = this.partial?.length ?? 0;
     const all = this.joined(buf, off);
-    const end = findSectionEnd(all, 0, this.scanFrom);
-    if (end < 0) {
-      if (all.length > this.limits.maxHeadBytes) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
-      this.partial = all;
-      this.scanFrom = Math.max(0, all.length - 3);
-      return buf.length;
-    }
+    const end = this.sectionEnd(all);
+    if (end < 0) return buf.length;
     if (end > this.limits.maxHeadBytes) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
-    this.scanFrom = 0;
     const head = parseHead(all, end, this.limits);
     const used = off + end - prior; // bytes of `buf` the head took
     const status = head.status;
@@ -279,14 +286,8 @@ export class ResponseParser {
   private trailerSection(buf: Buffer, off: number): number {
     const prior = this.partial?.length ?? 0;
     const all = this.joined(buf, off);
-    const end = findSectionEnd(all, 0, this.scanFrom);
-    if (end < 0) {
-      if (all.length > this.limits.maxHeadBytes) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
-      this.partial = all;
-      this.scanFrom = Math.max(0, all.length - 3);
-      return buf.length;
-    }
-    this.scanFrom = 0;
+    const end = this.sectionEnd(all);
+    if (end < 0) return buf.length;
     this.trailers = parseFieldLines(all, all.toString('latin1', 0, end), 0, this.limits);
     this.state = S.Ending;
     return off + end - prior;
