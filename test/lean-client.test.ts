@@ -538,3 +538,102 @@ test('a request head with CR or LF in a name or value is refused before anything
     await s.close();
   }
 });
+
+test('a headers timeout on a reused connection is reported, not sent again as a stale-socket retry', async () => {
+  let requests = 0;
+  const s = await rawServer((socket) => {
+    // The first request is answered; the next one reaches the server, which never answers.
+    if (requests++ === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  });
+  const pool = new LeanPool(s.origin, { ...OPTS, connections: 1 });
+  try {
+    assert.equal((await send(pool, {})).status, 200);
+    const slow = await send(pool, { headersTimeout: 150 });
+    assert.equal(slow.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
+    assert.equal(requests, 2, 'a request the server received and did not answer in time is not sent again');
+  } finally {
+    await pool.destroy();
+    await s.close();
+  }
+});
+
+test('a resume kept from a finished response does not resume the next request on the same connection', async () => {
+  const s = await rawServer((socket, _head, n) => {
+    if (n === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab');
+    else socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n');
+  });
+  const pool = new LeanPool(s.origin, { ...OPTS, connections: 1 });
+  try {
+    let staleResume: () => void = () => undefined;
+    await new Promise<void>((resolve, reject) =>
+      pool.dispatch(
+        { path: '/a', method: 'GET', headers: ['host', 'upstream.test'], body: null },
+        {
+          onHeaders: (_status, _raw, resume) => {
+            staleResume = resume;
+            return true;
+          },
+          onData: () => true,
+          onComplete: () => resolve(),
+          onError: reject,
+        },
+      ),
+    );
+    const chunks: string[] = [];
+    let completed = false;
+    let resumeB: () => void = () => undefined;
+    let firstChunk: () => void = () => undefined;
+    const paused = new Promise<void>((resolve) => (firstChunk = resolve));
+    const done = new Promise<void>((resolve, reject) =>
+      pool.dispatch(
+        { path: '/b', method: 'GET', headers: ['host', 'upstream.test'], body: null },
+        {
+          onHeaders: (_status, _raw, resume) => {
+            resumeB = resume;
+            return true;
+          },
+          onData: (chunk) => {
+            chunks.push(chunk.toString('latin1'));
+            firstChunk();
+            return false; // B's consumer is slow
+          },
+          onComplete: () => {
+            completed = true;
+            resolve();
+          },
+          onError: reject,
+        },
+      ),
+    );
+    await paused;
+    staleResume(); // A's client drained long after A ended
+    assert.deepEqual(chunks, ['hello'], 'B stays paused until its own consumer resumes');
+    assert.equal(completed, false);
+    for (let i = 0; !completed && i < 10; i++) {
+      resumeB();
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    assert.equal(chunks.join(''), 'helloworld');
+  } finally {
+    await pool.destroy();
+    await s.close();
+  }
+});
+
+test('framing headers are trimmed of SP and HTAB only: a Content-Length or Transfer-Encoding ending in NBSP is refused', async () => {
+  const s = await rawServer((socket, head) => {
+    if (head.startsWith('GET /cl')) socket.write(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\xa0\r\n\r\nok', 'latin1'));
+    else socket.write(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\xa0\r\n\r\n2\r\nok\r\n0\r\n\r\n', 'latin1'));
+  });
+  const pool = new LeanPool(s.origin, OPTS);
+  try {
+    const cl = await send(pool, { path: '/cl' });
+    assert.equal(cl.error?.code, 'HPE_UNEXPECTED_CONTENT_LENGTH');
+    const te = await send(pool, { path: '/te' });
+    assert.equal(te.error?.code, 'HPE_INVALID_TRANSFER_ENCODING');
+  } finally {
+    await pool.destroy();
+    await s.close();
+  }
+});

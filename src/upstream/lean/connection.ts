@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { ParserLimits, ParserSink } from './response-parser.js';
 import { ResponseParser } from './response-parser.js';
 import type { ResponseHead } from './head-parser.js';
-import { socketError } from './errors.js';
+import { LeanError, socketError } from './errors.js';
 import { buildRequestHead } from './request-head.js';
 import type { PendingRequest } from './pending.js';
 import { StreamBody } from './stream-body.js';
@@ -61,7 +61,6 @@ export class Connection implements ParserSink {
   private stream: StreamBody | null = null;
   private error: Error | null = null;
   private reusable = true;
-  private readonly resumeBody = () => this.resume();
   private readonly readMore = () => {
     let chunk: Buffer | null;
     while (!this.parser.paused && this.phase !== Phase.Closed && (chunk = this.socket.read() as Buffer | null) !== null) this.data(chunk);
@@ -208,8 +207,14 @@ export class Connection implements ParserSink {
     if (!this.parser.paused && !this.socket.destroyed) this.readMore();
   }
 
+  /** `req`'s resume: a no-op once `req` has ended (its connection may carry another request by then). */
+  resumeFor(req: PendingRequest): void {
+    if (this.req === req) this.resume();
+  }
+
   onInfo(head: ResponseHead): void {
-    this.req!.handler.onHeaders?.(head.status, head.raw, this.resumeBody, head.statusText);
+    const req = this.req!;
+    req.handler.onHeaders?.(head.status, head.raw, req.resume, head.statusText);
   }
 
   onHead(head: ResponseHead): boolean {
@@ -217,7 +222,7 @@ export class Connection implements ParserSink {
     if (head.close) this.reusable = false;
     if (head.keepAliveMs >= 0) this.ttl = Math.min(this.owner.defaults.keepAlive, head.keepAliveMs - 1000);
     this.startPhase(Phase.Body, req.opts.bodyTimeout ?? this.owner.defaults.bodyTimeout);
-    const go = req.handler.onHeaders?.(head.status, head.raw, this.resumeBody, head.statusText) !== false;
+    const go = req.handler.onHeaders?.(head.status, head.raw, req.resume, head.statusText) !== false;
     return this.proceed(go);
   }
 
@@ -280,7 +285,10 @@ export class Connection implements ParserSink {
       return;
     }
     this.req = null;
-    const retry = req !== null && !req.done && !wasConnecting && this.reused && this.parser.received === 0 && req.replayable;
+    // Only a connection the server dropped (FIN or a reset) is a stale keep-alive; a timeout or an
+    // abort of ours is not: the request reached the server, which was still working on it.
+    const dropped = this.error === null || !(this.error instanceof LeanError) || this.error.code === 'UND_ERR_SOCKET';
+    const retry = req !== null && !req.done && !wasConnecting && this.reused && this.parser.received === 0 && dropped && req.replayable;
     if (retry) req.retried = true;
     this.owner.gone(this, retry ? req : null);
     if (req && !retry) this.settle(this.error ?? socketError(wasConnecting ? 'closed' : this.parser.received === 0 ? 'other side closed' : 'closed'), req);

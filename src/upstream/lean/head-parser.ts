@@ -28,6 +28,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/s;
 const DIGITS = /^\d{1,15}$/;
+const TRAILING_OWS = /[ \t]+$/;
 
 /**
  * Where the section that starts at `start` ends (the index after its empty line), or -1 when
@@ -92,7 +93,8 @@ function framing(head: ResponseHead, http10: boolean): void {
     const n = raw[i]!;
     if (n.length !== 14 && n.length !== 17 && n.length !== 10) continue;
     const name = n.toString('latin1').toLowerCase();
-    const value = raw[i + 1]!.toString('latin1').trimEnd();
+    // Trailing SP and HTAB only (trimEnd would also drop NBSP, U+00A0, from a latin1 value).
+    const value = raw[i + 1]!.toString('latin1').replace(TRAILING_OWS, '');
     if (name === 'content-length') {
       if (head.contentLength >= 0) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'duplicate Content-Length');
       if (!DIGITS.test(value)) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'invalid Content-Length');

@@ -51,8 +51,15 @@ export class PendingRequest {
   /** Sent again once after a reused connection closed before any answer byte. */
   retried = false;
   readonly abort: (err?: Error) => void;
+  /**
+   * The `resume` handed to onHeaders: bound to this request, not to its connection, so a consumer
+   * that calls it after the request ended cannot resume the next request the connection carries.
+   */
+  readonly resume = (): void => {
+    if (!this.done) this.carrier?.resumeFor(this);
+  };
   /** The connection carrying the request, once it has one. */
-  carrier: { fail(err: Error): void } | null = null;
+  carrier: { fail(err: Error): void; resumeFor(req: PendingRequest): void } | null = null;
 
   constructor(opts: LeanDispatchOptions, handler: LeanHandler, owner: RequestOwner) {
     this.opts = opts;
