@@ -637,3 +637,33 @@ test('framing headers are trimmed of SP and HTAB only: a Content-Length or Trans
     await s.close();
   }
 });
+
+test('a paused body cut short by an upstream that closed meanwhile ends with an error on resume', async () => {
+  const s = await rawServer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'));
+  const pool = new LeanPool(s.origin, OPTS);
+  try {
+    let resume: () => void = () => undefined;
+    let firstChunk: () => void = () => undefined;
+    const paused = new Promise<void>((resolve) => (firstChunk = resolve));
+    const pending = send(
+      pool,
+      {},
+      {
+        onData: (_chunk, res) => {
+          resume = res;
+          firstChunk();
+          return false;
+        },
+      },
+    );
+    await paused;
+    while (pool.stats.connected > 0) await new Promise((r) => setImmediate(r)); // the upstream's close was seen
+    resume();
+    const r = await pending;
+    assert.equal(r.error?.code, 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH');
+    assert.equal(r.body.toString(), 'abc');
+  } finally {
+    await pool.destroy();
+    await s.close();
+  }
+});

@@ -61,6 +61,8 @@ export class Connection implements ParserSink {
   private stream: StreamBody | null = null;
   private error: Error | null = null;
   private reusable = true;
+  /** The socket's 'close' event was seen. */
+  private socketClosed = false;
   private readonly readMore = () => {
     let chunk: Buffer | null;
     while (!this.parser.paused && this.phase !== Phase.Closed && (chunk = this.socket.read() as Buffer | null) !== null) this.data(chunk);
@@ -103,7 +105,9 @@ export class Connection implements ParserSink {
 
   /** Close because the pool's sweep found a phase over its limit (or the pool is closing). */
   fail(err: Error): void {
-    if (this.phase === Phase.Closed) {
+    // Once the socket has closed no 'close' event comes to settle the request (a paused body
+    // resumed after the upstream closed, whose rest turns out to be cut short): settle it here.
+    if (this.phase === Phase.Closed || this.socketClosed) {
       this.settle(err);
       return;
     }
@@ -275,6 +279,7 @@ export class Connection implements ParserSink {
   }
 
   private closed(): void {
+    this.socketClosed = true;
     const wasConnecting = this.phase === Phase.Connecting;
     this.phase = Phase.Closed;
     this.stream?.stop();
