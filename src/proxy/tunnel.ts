@@ -24,6 +24,8 @@ function head(statusLine: string, headers: readonly string[]): string {
  */
 class Tunnel implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | undefined;
+  /** Resumes a refused upgrade's answer once the client has drained (held while the client is slow). */
+  private resumeUpstream: (() => void) | undefined;
   private responded = false;
   /** The server's connection slot, held until the tunnel closes. */
   private readonly lease: Lease;
@@ -46,6 +48,7 @@ class Tunnel implements Dispatcher.DispatchHandler {
       this.done(this.status);
     });
     client.on('error', () => client.destroy());
+    client.on('drain', () => this.resumeUpstream?.());
   }
 
   private status = 0;
@@ -76,9 +79,10 @@ class Tunnel implements Dispatcher.DispatchHandler {
     upstream.once('end', () => client.end(both));
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
     this.responded = true;
+    this.resumeUpstream = resume;
     this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders, this.requestId, false);
     headers.push('connection', 'close');
