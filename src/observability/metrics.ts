@@ -1,12 +1,26 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestRecord } from './request-record.js';
 import type { Runtime } from '../server/runtime.js';
-import { TrafficMetrics } from './traffic-metrics.js';
+import { TrafficMetrics, type BackendTraffic } from './traffic-metrics.js';
 import { ListenerTraffic } from './listener-traffic.js';
-import { ServerAnswers } from './server-answers.js';
+import { ServerAnswers, type AnswerCounts } from './server-answers.js';
+import { LabeledHistogram, type HistogramCounts } from './histogram.js';
 import { registerServerMetrics } from './server-metrics.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/**
+ * What requests of one (route, backend, server) add to, found with three lookups of strings the
+ * request already holds: no key is built and no label set hashed on the request path.
+ */
+interface Slot {
+  /** Answers by status class, 1xx … 5xx. */
+  readonly classes: number[];
+  readonly traffic: BackendTraffic;
+  /** Proxied requests only (a server answered or was tried). */
+  readonly duration: HistogramCounts | undefined;
+  readonly answered: AnswerCounts | undefined;
+}
 
 /** Live numbers the gateway keeps itself; exported at scrape time, never touched by prom-client on the request path. */
 export interface GatewayCounters {
@@ -26,9 +40,9 @@ export interface GatewayCounters {
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests = new Map<string, number[]>();
-  private readonly duration: Histogram<'backend' | 'server'>;
-  private readonly durationChildren = new Map<string, ReturnType<Histogram<'backend' | 'server'>['labels']>>();
+  /** route → backend → server. */
+  private readonly slots = new Map<string, Map<string, Map<string, Slot>>>();
+  private readonly duration: LabeledHistogram;
   private retries = new Map<string, number>();
   private redispatches = new Map<string, number>();
   private terminations = new Map<string, number>();
@@ -40,14 +54,13 @@ export class Metrics {
     const r = this.registry;
     this.traffic = new TrafficMetrics(r, this.listeners);
     collectDefaultMetrics({ register: r, prefix: 'airgate_process_' });
-    this.duration = new Histogram({
+    this.duration = new LabeledHistogram({
       name: 'airgate_request_duration_seconds',
       help: 'Time from request arrival to the last response byte',
-      labelNames: ['backend', 'server'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
-      registers: [r],
+      registry: r,
     });
-    const requests = this.requests;
+    const slots = this.slots;
     new Counter({
       name: 'airgate_requests_total',
       help: 'Requests answered, by route, backend, server and status class',
@@ -55,10 +68,7 @@ export class Metrics {
       registers: [r],
       collect() {
         this.reset();
-        for (const [key, counts] of requests) {
-          const [route, backend, server] = key.split('\u0000') as [string, string, string];
-          counts.forEach((n, i) => n > 0 && this.inc({ route, backend, server, code: CLASSES[i]! }, n));
-        }
+        for (const [route, backends] of slots) for (const [backend, servers] of backends) for (const [server, slot] of servers) slot.classes.forEach((n, i) => n > 0 && this.inc({ route, backend, server, code: CLASSES[i]! }, n));
       },
     });
     const mapCounter = (name: string, help: string, label: string, source: () => Map<string, number>) =>
@@ -206,23 +216,34 @@ export class Metrics {
     });
   }
 
-  /** Request path: a few additions to plain numbers and one histogram observation. */
+  /** Request path: three map lookups, a few additions and up to four histogram observations. */
   record(r: RequestRecord): void {
-    const key = `${r.route}\u0000${r.backend}\u0000${r.server}`;
-    let counts = this.requests.get(key);
-    if (!counts) this.requests.set(key, (counts = [0, 0, 0, 0, 0]));
-    const cls = Math.min(4, Math.max(0, Math.floor(r.status / 100) - 1));
-    counts[cls]!++;
+    const slot = this.slot(r.route, r.backend, r.server);
+    slot.classes[Math.min(4, Math.max(0, Math.floor(r.status / 100) - 1))]!++;
     if (r.retries > 0 && r.backend) this.retries.set(r.backend, (this.retries.get(r.backend) ?? 0) + r.retries);
     this.terminations.set(r.termination, (this.terminations.get(r.termination) ?? 0) + 1);
-    this.traffic.record(r);
-    this.answered.record(r);
-    if (r.backend) {
-      const hk = `${r.backend}\u0000${r.server}`;
-      let child = this.durationChildren.get(hk);
-      if (!child) this.durationChildren.set(hk, (child = this.duration.labels(r.backend, r.server)));
-      child.observe(r.totalMs / 1000);
+    this.traffic.record(r, slot.traffic);
+    if (slot.answered) this.answered.record(r, slot.answered);
+    slot.duration?.observe(r.totalMs / 1000);
+  }
+
+  private slot(route: string, backend: string, server: string): Slot {
+    let backends = this.slots.get(route);
+    if (!backends) this.slots.set(route, (backends = new Map<string, Map<string, Slot>>()));
+    let servers = backends.get(backend);
+    if (!servers) backends.set(backend, (servers = new Map<string, Slot>()));
+    let slot = servers.get(server);
+    if (!slot) {
+      const proxied = backend !== '' && server !== '';
+      slot = {
+        classes: [0, 0, 0, 0, 0],
+        traffic: this.traffic.backend(backend),
+        duration: backend !== '' ? this.duration.child({ backend, server }) : undefined,
+        answered: proxied ? this.answered.counter(backend, server) : undefined,
+      };
+      servers.set(server, slot);
     }
+    return slot;
   }
 
   /** Requests `server` of `backend` answered to clients, and the 5xx among them. */

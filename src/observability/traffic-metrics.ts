@@ -1,8 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RequestRecord } from './request-record.js';
 import type { ListenerTraffic } from './listener-traffic.js';
+import { LabeledHistogram, type HistogramCounts } from './histogram.js';
 
 /** Status codes exported as themselves; anything else (a non-standard code) as its class, `5xx`: the label stays bounded. */
 const KNOWN_CODES = new Set(Object.keys(STATUS_CODES).map(Number));
@@ -12,7 +13,14 @@ const REJECTIONS = new Set(['rate-limited', 'login-locked', 'forbidden', 'unauth
 
 const PHASE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
 
-type Child = ReturnType<Histogram<'backend' | 'phase'>['labels']>;
+/** One backend's counts (the gateway's own answers count under backend ""). */
+export interface BackendTraffic {
+  readonly name: string;
+  /** Answers by status code; a non-standard code counts under its class digit (5 → `5xx`). */
+  readonly codes: Map<number, number>;
+  /** queue, connect, response: created with the first proxied request, so a backend that proxied nothing exports no phase series. */
+  phases: readonly [HistogramCounts, HistogramCounts, HistogramCounts] | null;
+}
 
 function version(): string {
   try {
@@ -30,13 +38,12 @@ function version(): string {
  * scrape time.
  */
 export class TrafficMetrics {
-  private readonly codes = new Map<string, number>();
+  private readonly backends = new Map<string, BackendTraffic>();
   private readonly rejections = new Map<string, number>();
-  private readonly phases: Histogram<'backend' | 'phase'>;
-  private readonly phaseChildren = new Map<string, [Child, Child, Child]>();
+  private readonly phases: LabeledHistogram;
 
   constructor(r: Registry, listeners: ListenerTraffic) {
-    const codes = this.codes;
+    const backends = this.backends;
     const rejections = this.rejections;
     new Counter({
       name: 'airgate_responses_total',
@@ -45,10 +52,7 @@ export class TrafficMetrics {
       registers: [r],
       collect() {
         this.reset();
-        for (const [k, n] of codes) {
-          const [backend, code] = k.split('\u0000') as [string, string];
-          this.inc({ backend, code }, n);
-        }
+        for (const [backend, t] of backends) for (const [code, n] of t.codes) this.inc({ backend, code: code < 100 ? `${code}xx` : String(code) }, n);
       },
     });
     new Counter({
@@ -64,12 +68,11 @@ export class TrafficMetrics {
         }
       },
     });
-    this.phases = new Histogram({
+    this.phases = new LabeledHistogram({
       name: 'airgate_request_phase_seconds',
       help: 'Proxied requests: time waiting in the backend queue (queue; 0 when not queued), getting a connection to the server (connect), and from arrival until the response headers (response), as queue_ms, connect_ms and headers_ms of the access log',
-      labelNames: ['backend', 'phase'],
       buckets: PHASE_BUCKETS,
-      registers: [r],
+      registry: r,
     });
     new Gauge({
       name: 'airgate_build_info',
@@ -113,19 +116,28 @@ export class TrafficMetrics {
     bytes('airgate_listener_bytes_sent_total', 'Bytes sent to clients on the wire (headers, bodies, TLS), by listener', 'bytesWritten');
   }
 
-  /** Request path: two map updates and, for proxied requests, up to three histogram observations. */
-  record(r: RequestRecord): void {
-    const code = KNOWN_CODES.has(r.status) ? r.status : `${Math.floor(r.status / 100)}xx`;
-    const ck = `${r.backend}\u0000${code}`;
-    this.codes.set(ck, (this.codes.get(ck) ?? 0) + 1);
+  /** A backend's counts, looked up once per (route, backend, server) by the caller and kept. */
+  backend(name: string): BackendTraffic {
+    let t = this.backends.get(name);
+    if (!t) this.backends.set(name, (t = { name, codes: new Map(), phases: null }));
+    return t;
+  }
+
+  private phase(backend: string, phase: string): HistogramCounts {
+    return this.phases.child({ backend, phase });
+  }
+
+  /** Request path: one map update by status code and, for proxied requests, up to three histogram observations. */
+  record(r: RequestRecord, t: BackendTraffic): void {
+    const code = KNOWN_CODES.has(r.status) ? r.status : Math.floor(r.status / 100);
+    t.codes.set(code, (t.codes.get(code) ?? 0) + 1);
     if (r.termination !== 'ok' && REJECTIONS.has(r.termination)) {
       const name = r.termination === 'login-locked' ? 'login' : r.termination === 'rate-limited' || r.termination === 'forbidden' ? (r.rule ?? '') : '';
       const rk = `${r.termination}\u0000${name}`;
       this.rejections.set(rk, (this.rejections.get(rk) ?? 0) + 1);
     }
     if (!r.server) return;
-    let c = this.phaseChildren.get(r.backend);
-    if (!c) this.phaseChildren.set(r.backend, (c = [this.phases.labels(r.backend, 'queue'), this.phases.labels(r.backend, 'connect'), this.phases.labels(r.backend, 'response')]));
+    const c = (t.phases ??= [this.phase(t.name, 'queue'), this.phase(t.name, 'connect'), this.phase(t.name, 'response')]);
     c[0].observe(r.queueMs > 0 ? r.queueMs / 1000 : 0); // not queued: no wait
     // connect_ms counts from arrival; the connect phase is from dispatching the answering attempt.
     if (r.connectMs >= 0) c[1].observe(Math.max(0, r.connectMs - r.dispatchMs) / 1000);
