@@ -7,7 +7,7 @@ import { Readable, type Duplex } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { LeanPool, type LeanPoolOptions } from '../src/upstream/lean/pool.js';
-import type { LeanDispatchOptions } from '../src/upstream/lean/pending.js';
+import type { LeanDispatchOptions, RawFields } from '../src/upstream/lean/pending.js';
 import { upstreamErrorCode } from '../src/core/errors.js';
 import { TestPki } from './helpers/certs.js';
 
@@ -28,7 +28,7 @@ interface Hooks {
   onConnect?: (abort: (err?: Error) => void) => void;
   /** Return false to pause; `resume` is kept in `paused`. */
   onData?: (chunk: Buffer, resume: () => void) => boolean;
-  onUpgrade?: (status: number, raw: Buffer[], socket: Duplex) => void;
+  onUpgrade?: (status: number, raw: RawFields | null, socket: Duplex) => void;
 }
 
 function send(pool: LeanPool, opts: Partial<LeanDispatchOptions>, hooks: Hooks = {}): Promise<Result> {

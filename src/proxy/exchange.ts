@@ -14,6 +14,7 @@ import { decorate, tapResponse } from './response-taps.js';
 import type { ExchangeInit } from './exchange-init.js';
 import type { Authenticated } from '../pipeline/context.js';
 import type { Readable } from 'node:stream';
+import type { RawFields } from '../upstream/lean/pending.js';
 export type { ExchangeInit, ExchangeOwner } from './exchange-init.js';
 
 const kExchange = Symbol('airgate.exchange');
@@ -131,7 +132,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     else this.abortUpstream = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational answers are not relayed
     const server = this.server!;
     const record = this.ctx.record;
@@ -169,7 +170,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     return ok;
   }
 
-  onComplete(trailers: string[] | null): void {
+  onComplete(trailers: RawFields | null): void {
     this.endAttempt(this.upstreamStatus);
     if (trailers && trailers.length > 0) this.res.addTrailers(trailersObject(trailers));
     this.res.end();

@@ -1,3 +1,4 @@
+import type { RawFields } from '../upstream/lean/pending.js';
 /**
  * Headers never forwarded in either direction (RFC 9110 §7.6.1, RFC 9112): connection-level
  * fields, plus `expect` which the listener answers itself.
@@ -144,7 +145,7 @@ function withoutOwnCookies(header: string, own: readonly string[]): string {
  * Build the client response's header list from undici's raw response headers: hop-by-hop
  * fields and the fields named by Connection removed, values kept byte for byte (latin1).
  */
-export function clientResponseHeaders(raw: readonly Buffer[], requestId: string, keepUpgrade: boolean): string[] {
+export function clientResponseHeaders(raw: RawFields, requestId: string, keepUpgrade: boolean): string[] {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') connectionTokens(raw[i + 1]!.toString('latin1'), (named ??= new Set()));
@@ -162,7 +163,7 @@ export function clientResponseHeaders(raw: readonly Buffer[], requestId: string,
 }
 
 /** Raw trailer buffers → the object `res.addTrailers` takes. */
-export function trailersObject(raw: readonly (Buffer | string)[]): Record<string, string> {
+export function trailersObject(raw: RawFields): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i < raw.length; i += 2) out[raw[i]!.toString()] = raw[i + 1]!.toString();
   return out;

@@ -9,6 +9,7 @@ import { Refusal } from '../pipeline/context.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { rawErrorResponse } from './error-response.js';
 import { forwardFacts } from './forward.js';
+import type { RawFields } from '../upstream/lean/pending.js';
 
 function head(statusLine: string, headers: readonly string[]): string {
   let out = `${statusLine}\r\n`;
@@ -58,11 +59,11 @@ class Tunnel implements Dispatcher.DispatchHandler {
     if (this.client.destroyed) abort(new Error('client closed the connection'));
   }
 
-  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+  onUpgrade(statusCode: number, rawHeaders: RawFields | null, upstream: Duplex): void {
     this.responded = true;
     this.status = statusCode;
     const client = this.client;
-    client.write(head(`HTTP/1.1 ${statusCode} Switching Protocols`, clientResponseHeaders((rawHeaders ?? []) as Buffer[], this.requestId, true)));
+    client.write(head(`HTTP/1.1 ${statusCode} Switching Protocols`, clientResponseHeaders(rawHeaders ?? [], this.requestId, true)));
     if (this.clientHead.length > 0) upstream.write(this.clientHead);
     upstream.on('error', () => client.destroy());
     upstream.once('close', () => client.destroy());
@@ -79,7 +80,7 @@ class Tunnel implements Dispatcher.DispatchHandler {
     upstream.once('end', () => client.end(both));
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
     this.responded = true;
     this.resumeUpstream = resume;

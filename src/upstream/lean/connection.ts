@@ -63,9 +63,10 @@ export class Connection implements ParserSink {
   private reusable = true;
   /** The socket's 'close' event was seen. */
   private socketClosed = false;
-  private readonly readMore = () => {
-    let chunk: Buffer | null;
-    while (!this.parser.paused && this.phase !== Phase.Closed && (chunk = this.socket.read() as Buffer | null) !== null) this.data(chunk);
+  /** Flowing mode: each chunk is parsed as it arrives; a paused parser pauses the socket until `resume`. */
+  private readonly onSocketData = (chunk: Buffer) => {
+    this.data(chunk);
+    if (this.parser.paused && this.phase !== Phase.Closed) this.socket.pause();
   };
   private readonly hostHeader: string;
   private readonly onSocketEnd = () => this.end();
@@ -89,9 +90,9 @@ export class Connection implements ParserSink {
       this.socket.once('connect', () => this.ready());
     }
     this.socket.setNoDelay(true);
-    // Read with 'readable' + read() (as undici): a paused response simply stops reading, and an
-    // upgraded socket handed over without our listener is in its default (non-flowing) state.
-    this.socket.on('readable', this.readMore);
+    // 'data' in flowing mode: a chunk is parsed in the read callback itself ('readable' + read()
+    // cost a tick and a buffer round trip per chunk). Backpressure pauses the socket.
+    this.socket.on('data', this.onSocketData);
     this.socket.on('end', this.onSocketEnd);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
@@ -208,7 +209,7 @@ export class Connection implements ParserSink {
       this.fail(err as Error);
       return;
     }
-    if (!this.parser.paused && !this.socket.destroyed) this.readMore();
+    if (!this.parser.paused && !this.socket.destroyed) this.socket.resume();
   }
 
   /** `req`'s resume: a no-op once `req` has ended (its connection may carry another request by then). */
@@ -243,7 +244,7 @@ export class Connection implements ParserSink {
     return false;
   }
 
-  onEnd(trailers: Buffer[]): void {
+  onEnd(trailers: string[]): void {
     const req = this.req!;
     this.req = null;
     if (this.stream || this.parser.close || this.ttl <= 0) this.reusable = false; // answered before its body was sent, or close-delimited
@@ -262,7 +263,11 @@ export class Connection implements ParserSink {
     this.req = null;
     this.phase = Phase.Closed;
     const socket = this.socket;
-    socket.removeListener('readable', this.readMore);
+    socket.pause();
+    socket.removeListener('data', this.onSocketData);
+    // Back to a fresh stream's state (Readable's readableFlowing setter), as undici hands it over:
+    // the new owner's first 'data' listener or pipe starts the flow.
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
     socket.removeListener('end', this.onSocketEnd);
     socket.removeListener('error', this.onSocketError);
     socket.removeListener('close', this.onSocketClose);
@@ -275,7 +280,7 @@ export class Connection implements ParserSink {
     if (this.socket.destroyed || this.phase === Phase.Closed) return;
     this.startPhase(Phase.Idle, this.ttl);
     this.owner.idle(this);
-    if (this.phase === Phase.Idle) this.readMore(); // bytes nobody asked for close it
+    if (this.phase === Phase.Idle && this.socket.isPaused()) this.socket.resume(); // bytes nobody asked for close it
   }
 
   private closed(): void {

@@ -8,12 +8,12 @@ export interface HeadLimits {
   maxHeaders: number;
 }
 
-/** A parsed status line and header section; header buffers are slices of the received bytes. */
+/** A parsed status line and header section. */
 export interface ResponseHead {
   status: number;
   statusText: string;
-  /** `name, value, name, value …` as received (latin1 bytes, no copies). */
-  raw: Buffer[];
+  /** `name, value, name, value …` as received (latin1, one character per byte; slices of one string per head). */
+  raw: string[];
   /** -1 when absent. */
   contentLength: number;
   chunked: boolean;
@@ -23,9 +23,15 @@ export interface ResponseHead {
   keepAliveMs: number;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values and reason phrases: HTAB, SP, VCHAR and obs-text; no other control byte. */
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** tchar (RFC 9110 §5.6.2): 1 for the bytes a field name may hold. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+/**
+ * What no head may hold anywhere, checked once over the whole head: a control byte other than
+ * HTAB (field values and reason phrases are HTAB, SP, VCHAR and obs-text), a CR that does not
+ * end a line, an LF that does not follow a CR.
+ */
+const FORBIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/s;
 const DIGITS = /^\d{1,15}$/;
 const TRAILING_OWS = /[ \t]+$/;
@@ -46,26 +52,31 @@ export function findSectionEnd(buf: Buffer, start: number, from: number): number
   return -1;
 }
 
-/** Parse `name: value` lines of `text` from `pos` up to the final empty line into `raw`. */
-export function parseFieldLines(buf: Buffer, text: string, pos: number, limits: HeadLimits): Buffer[] {
-  const raw: Buffer[] = [];
+/** Parse the `name: value` lines of `text` (a head or trailer section, CRLF line ends) from `pos` up to the final empty line. */
+export function parseFieldLines(text: string, pos: number, limits: HeadLimits): string[] {
+  const bad = FORBIDDEN.exec(text.slice(pos));
+  if (bad) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'control byte in a header line');
+  return fieldLines(text, pos, limits);
+}
+
+/** `parseFieldLines` once `text` is known to hold no forbidden byte. */
+function fieldLines(text: string, pos: number, limits: HeadLimits): string[] {
+  const raw: string[] = [];
   let size = 0;
   for (;;) {
     const eol = text.indexOf('\r\n', pos);
     if (eol === pos) return raw;
-    const line = text.slice(pos, eol);
-    const c0 = line.charCodeAt(0);
+    const c0 = text.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'obs-fold or whitespace before a field name');
-    if (BAD_VALUE.test(line)) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'control byte in a header line');
-    const colon = line.indexOf(':');
-    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
+    let colon = pos;
+    while (colon < eol && TCHAR[text.charCodeAt(colon)] === 1) colon++;
+    if (colon === pos || colon === eol || text.charCodeAt(colon) !== 58 /* : */) throw protocolError('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
     // Leading whitespace is not part of the value; trailing whitespace is kept, as undici does.
     let vs = colon + 1;
-    const ve = line.length;
-    while (vs < ve && (line.charCodeAt(vs) === 32 || line.charCodeAt(vs) === 9)) vs++;
-    size += colon + (ve - vs);
+    while (vs < eol && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    size += colon - pos + (eol - vs);
     if (raw.length >= limits.maxHeaders * 2 || size >= limits.maxHeaderSize) throw new LeanError('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error');
-    raw.push(buf.subarray(pos, pos + colon), buf.subarray(pos + vs, pos + ve));
+    raw.push(text.slice(pos, colon), text.slice(vs, eol));
     pos = eol + 2;
   }
 }
@@ -74,12 +85,12 @@ export function parseFieldLines(buf: Buffer, text: string, pos: number, limits: 
 export function parseHead(buf: Buffer, end: number, limits: HeadLimits): ResponseHead {
   const text = buf.toString('latin1', 0, end);
   const eol = text.indexOf('\r\n');
+  const bad = FORBIDDEN.exec(text);
+  if (bad) throw bad.index < eol ? protocolError('HPE_INVALID_STATUS', 'invalid reason phrase') : protocolError('HPE_INVALID_HEADER_TOKEN', 'control byte in a header line');
   const m = STATUS_LINE.exec(text.slice(0, eol));
   if (!m) throw protocolError('HPE_INVALID_CONSTANT', 'invalid status line');
-  const statusText = m[3] ?? '';
-  if (BAD_VALUE.test(statusText)) throw protocolError('HPE_INVALID_STATUS', 'invalid reason phrase');
-  const raw = parseFieldLines(buf, text, eol + 2, limits);
-  const head: ResponseHead = { status: Number(m[2]), statusText, raw, contentLength: -1, chunked: false, close: false, keepAliveMs: -1 };
+  const raw = fieldLines(text, eol + 2, limits);
+  const head: ResponseHead = { status: Number(m[2]), statusText: m[3] ?? '', raw, contentLength: -1, chunked: false, close: false, keepAliveMs: -1 };
   framing(head, m[1] === '0');
   return head;
 }
@@ -92,9 +103,10 @@ function framing(head: ResponseHead, http10: boolean): void {
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
     if (n.length !== 14 && n.length !== 17 && n.length !== 10) continue;
-    const name = n.toString('latin1').toLowerCase();
+    const name = n.toLowerCase();
+    if (name !== 'content-length' && name !== 'transfer-encoding' && name !== 'connection' && name !== 'keep-alive') continue;
     // Trailing SP and HTAB only (trimEnd would also drop NBSP, U+00A0, from a latin1 value).
-    const value = raw[i + 1]!.toString('latin1').replace(TRAILING_OWS, '');
+    const value = raw[i + 1]!.replace(TRAILING_OWS, '');
     if (name === 'content-length') {
       if (head.contentLength >= 0) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'duplicate Content-Length');
       if (!DIGITS.test(value)) throw protocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'invalid Content-Length');

@@ -12,14 +12,20 @@ export interface LeanDispatchOptions {
   upgrade?: string | boolean | null;
 }
 
+/**
+ * A flat `name, value, …` header or trailer list: latin1 strings from the lean client, Buffers
+ * from undici (consumers read either with `toString('latin1')`).
+ */
+export type RawFields = readonly (Buffer | string)[];
+
 /** undici's legacy handler form, as the gateway's Exchange and Tunnel implement it. */
 export interface LeanHandler {
   onConnect?(abort: (err?: Error) => void): void;
-  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onHeaders?(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean;
   onData?(chunk: Buffer): boolean;
-  onComplete?(trailers: Buffer[] | string[] | null): void;
+  onComplete?(trailers: RawFields | null): void;
   onError?(err: Error): void;
-  onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: Duplex): void;
+  onUpgrade?(statusCode: number, rawHeaders: RawFields | null, socket: Duplex): void;
 }
 
 /** Where a request waiting for a connection goes when the caller aborts it. */
@@ -92,14 +98,14 @@ export class PendingRequest {
   }
 
   /** The server switched protocols: the socket is the handler's now. */
-  upgraded(head: { status: number; raw: Buffer[] }, socket: Duplex): void {
+  upgraded(head: { status: number; raw: RawFields }, socket: Duplex): void {
     this.done = true;
     const handler = this.handler;
     this.handler = SPENT;
     handler.onUpgrade?.(head.status, head.raw, socket);
   }
 
-  complete(trailers: Buffer[]): void {
+  complete(trailers: RawFields): void {
     if (this.done) return;
     this.done = true;
     const handler = this.handler;

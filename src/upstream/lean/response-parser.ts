@@ -10,7 +10,7 @@ export interface ParserSink {
   /** A slice of the body (no copy); false pauses the parser until `resume()`. */
   onBody(chunk: Buffer): boolean;
   /** The response is complete; `trailers` is a flat name/value list (empty without trailers). */
-  onEnd(trailers: Buffer[]): void;
+  onEnd(trailers: string[]): void;
   /** 101 to an upgrade request: `rest` is whatever arrived after the head. */
   onUpgrade(head: ResponseHead, rest: Buffer): void;
 }
@@ -62,7 +62,7 @@ export class ResponseParser {
   private scanFrom = 0;
   private left = 0;
   private crlf = 0;
-  private trailers: Buffer[] = [];
+  private trailers: string[] = [];
   private held: Buffer | null = null;
   private eof = false;
   paused = false;
@@ -288,7 +288,7 @@ export class ResponseParser {
     const all = this.joined(buf, off);
     const end = this.sectionEnd(all);
     if (end < 0) return buf.length;
-    this.trailers = parseFieldLines(all, all.toString('latin1', 0, end), 0, this.limits);
+    this.trailers = parseFieldLines(all.toString('latin1', 0, end), 0, this.limits);
     this.state = S.Ending;
     return off + end - prior;
   }
