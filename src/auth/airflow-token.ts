@@ -34,7 +34,7 @@ export function tokenSettings(cfg: TokenConfig): Airflow3TokenSettings {
   });
 }
 
-/** Cached tokens at most (a session holds one per audience); beyond it the cache starts over. */
+/** Cached tokens at most (one per session); beyond it the cache starts over. */
 const CACHE_LIMIT = 10_000;
 
 /**
@@ -48,6 +48,7 @@ const CACHE_LIMIT = 10_000;
 export class Airflow3Tokens {
   readonly settings: Airflow3TokenSettings;
   private readonly signer: AssertionSigner;
+  /** Per session id (the audience is this instance's, fixed): the header value and when to mint a new one. */
   private readonly cache = new Map<string, { token: string; refreshAt: number }>();
   /** Tokens signed so far (the benchmark and tests read it to show reuse). */
   signed = 0;
@@ -58,13 +59,16 @@ export class Airflow3Tokens {
   }
 
   /** The `Authorization` header value for this identity at `nowMs`. */
-  async bearer(identity: Identity, nowMs: number): Promise<string> {
-    const key = `${identity.sid}\u0000${this.settings.audience}`;
-    const hit = this.cache.get(key);
+  bearer(identity: Identity, nowMs: number): string | Promise<string> {
+    const hit = this.cache.get(identity.sid);
     if (hit && hit.refreshAt > nowMs) return hit.token;
+    return this.renew(identity, nowMs);
+  }
+
+  private async renew(identity: Identity, nowMs: number): Promise<string> {
     const token = `Bearer ${await this.mint(identity, nowMs)}`;
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(key, { token, refreshAt: nowMs + this.settings.ttlMs * 0.8 });
+    this.cache.set(identity.sid, { token, refreshAt: nowMs + this.settings.ttlMs * 0.8 });
     return token;
   }
 
@@ -90,7 +94,7 @@ export class Airflow3Tokens {
 
   /** Drop a session's tokens (logout). */
   forget(sid: string): void {
-    for (const k of this.cache.keys()) if (k.startsWith(`${sid}\u0000`)) this.cache.delete(k);
+    this.cache.delete(sid);
   }
 }
 

@@ -25,7 +25,8 @@ const VERIFIER_LEEWAY_MS = 30_000;
 export class AssertionSigner {
   private keys: SigningKey[] = [];
   private rotating: RotatingSigningKeys | undefined;
-  private readonly cache = new Map<string, { token: string; refreshAt: number }>();
+  /** session id → audience → a signed assertion and when to sign a new one. */
+  private readonly cache = new Map<string, Map<string, { token: string; refreshAt: number }>>();
   readonly ttlMs: number;
   readonly issuer: string;
   private readonly clock: Clock;
@@ -64,10 +65,14 @@ export class AssertionSigner {
     return this.signingKey(nowMs).kid;
   }
 
-  async assertion(identity: Identity, audience: string, nowMs: number): Promise<string> {
-    const key = `${identity.sid}\u0000${audience}`;
-    const hit = this.cache.get(key);
+  /** The assertion for this session and audience: the cached one (synchronously) until it is due for renewal, else a fresh one. */
+  assertion(identity: Identity, audience: string, nowMs: number): string | Promise<string> {
+    const hit = this.cache.get(identity.sid)?.get(audience);
     if (hit && hit.refreshAt > nowMs) return hit.token;
+    return this.sign(identity, audience, nowMs);
+  }
+
+  private async sign(identity: Identity, audience: string, nowMs: number): Promise<string> {
     const { kid, privateKey } = this.signingKey(nowMs);
     const iat = Math.floor(nowMs / 1000);
     // `sub` is the user name airgate hands Airflow (X-Auth-User), so Airflow can require them equal; the IdP's subject is `idp_sub`.
@@ -82,8 +87,10 @@ export class AssertionSigner {
       .setJti(randomUUID())
       .sign(privateKey);
     if (this.cache.size > 10_000) this.cache.clear();
+    let bySession = this.cache.get(identity.sid);
+    if (!bySession) this.cache.set(identity.sid, (bySession = new Map()));
     // With rotation, a cached token never outlives its period by more than the token lifetime: the next key takes over soon after the boundary.
-    this.cache.set(key, { token, refreshAt: nowMs + this.ttlMs * 0.75 });
+    bySession.set(audience, { token, refreshAt: nowMs + this.ttlMs * 0.75 });
     return token;
   }
 
@@ -94,7 +101,7 @@ export class AssertionSigner {
 
   /** Drop cached assertions of a session (logout). */
   forget(sid: string): void {
-    for (const k of this.cache.keys()) if (k.startsWith(`${sid}\u0000`)) this.cache.delete(k);
+    this.cache.delete(sid);
   }
 }
 

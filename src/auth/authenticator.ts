@@ -13,7 +13,7 @@ import { mapRole, stringList, type Identity } from './identity.js';
 import { OidcClient } from './oidc.js';
 import { SealedCookies } from './session-cookie.js';
 import { sessionKeys } from './session-keys.js';
-import { MemorySessionStore, type SessionStore } from './session-store.js';
+import { MemorySessionStore, type SessionStore, type SessionTokens } from './session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
 import { isLoginState, isSession, type SessionClaims } from './session-claims.js';
 
@@ -117,51 +117,72 @@ export class Authenticator {
     return this.cfg.session?.cookie ?? 'airgate_session';
   }
 
-  /** Bearer JWT first (machine access), then the session cookie (browsers). */
-  async authenticate(req: IncomingMessage, allowSession: boolean, secure: boolean): Promise<AuthOutcome> {
+  /**
+   * Bearer JWT first (machine access), then the session cookie (browsers). Synchronous when the
+   * cookie was opened before and nothing needs a key, the IdP or Redis: the request path then
+   * costs no promise.
+   */
+  authenticate(req: IncomingMessage, allowSession: boolean, secure: boolean): AuthOutcome | Promise<AuthOutcome> {
     const authz = rawHeader(req, 'authorization');
-    if (authz?.startsWith('Bearer ')) {
-      const r = await this.bearer.verify(authz.slice(7).trim());
-      return 'identity' in r ? { identity: r.identity } : { identity: undefined, reason: r.error };
-    }
+    if (authz?.startsWith('Bearer ')) return this.bearerOutcome(authz.slice(7).trim());
     const sessions = this.sessions;
     if (!allowSession || !sessions) return { identity: undefined, reason: 'a bearer token is required' };
     const cookies = rawHeader(req, 'cookie');
     const token = cookies ? cookieValue(cookies, this.cookiePrefix) : undefined;
     if (!token) return { identity: undefined, reason: 'no session' };
     const nowS = Math.floor(Date.now() / 1000);
-    let s = this.opened.get(token);
-    if (s && (s.exp ?? 0) <= nowS) {
-      this.opened.delete(token);
-      s = undefined;
-    }
-    if (!s) {
-      const opened = await sessions.sealed.open<Record<string, unknown>>(token);
-      if (!opened || !isSession(opened)) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
-      if (this.boot !== undefined && opened.boot !== this.boot) return { identity: undefined, reason: 'the gateway restarted since this session began' };
-      s = opened;
-      if (this.opened.size >= 10_000) this.opened.clear();
-      this.opened.set(token, s);
-    }
+    const s = this.opened.get(token);
+    if (s && (s.exp ?? 0) > nowS) return this.sessionOutcome(s, nowS, sessions, secure);
+    if (s) this.opened.delete(token);
+    return this.openSession(token, sessions, secure);
+  }
+
+  private async bearerOutcome(token: string): Promise<AuthOutcome> {
+    const r = await this.bearer.verify(token);
+    return 'identity' in r ? { identity: r.identity } : { identity: undefined, reason: r.error };
+  }
+
+  /** A cookie not opened before (or whose cached claims expired): unseal it and remember the claims. */
+  private async openSession(token: string, sessions: NonNullable<Authenticator['sessions']>, secure: boolean): Promise<AuthOutcome> {
+    const opened = await sessions.sealed.open<Record<string, unknown>>(token);
+    if (!opened || !isSession(opened)) return { identity: undefined, reason: 'the session cookie is invalid or expired' };
+    if (this.boot !== undefined && opened.boot !== this.boot) return { identity: undefined, reason: 'the gateway restarted since this session began' };
+    if (this.opened.size >= 10_000) this.opened.clear();
+    this.opened.set(token, opened);
+    return this.sessionOutcome(opened, Math.floor(Date.now() / 1000), sessions, secure);
+  }
+
+  private sessionOutcome(s: SessionClaims, nowS: number, sessions: NonNullable<Authenticator['sessions']>, secure: boolean): AuthOutcome | Promise<AuthOutcome> {
     if (this.store.isRevoked(s.sid, { idpSid: s.idp_sid, sub: s.sub, iat: (s as { iat?: number }).iat ?? 0 })) return { identity: undefined, reason: 'the session was logged out' };
     const idleS = Math.floor(sessions.cfg.idle_timeout / 1000);
     if (nowS - s.seen > idleS) return { identity: undefined, reason: 'the session was idle too long' };
-    await this.refreshIfDue(s.sid);
+    const refreshing = this.refreshIfDue(s.sid);
+    if (refreshing) return refreshing.then(() => this.identityOutcome(s, nowS, idleS, sessions, secure));
+    return this.identityOutcome(s, nowS, idleS, sessions, secure);
+  }
+
+  private identityOutcome(s: SessionClaims, nowS: number, idleS: number, sessions: NonNullable<Authenticator['sessions']>, secure: boolean): AuthOutcome | Promise<AuthOutcome> {
     const identity: Identity = { sub: s.sub, user: s.user, email: s.email, groups: s.groups, role: s.role, method: 'oidc', sid: s.sid, idpSid: s.idp_sid };
     // Keep the idle clock running: re-seal when a quarter of the idle time has passed.
-    if (nowS - s.seen > idleS / 4) return { identity, setCookie: await this.sessionCookie(sessions.sealed, { ...s, seen: nowS }, s.exp ?? nowS, secure) };
+    if (nowS - s.seen > idleS / 4) return this.sessionCookie(sessions.sealed, { ...s, seen: nowS }, s.exp ?? nowS, secure).then((setCookie) => ({ identity, setCookie }));
     return { identity };
   }
 
-  /** One refresh at a time per session, shortly before the access token expires. */
-  private async refreshIfDue(sid: string): Promise<void> {
-    const t = await this.store.get(sid);
-    if (!t?.refreshToken || !this.oidc || t.accessExpiresAt === undefined) return;
-    if (t.accessExpiresAt - Date.now() > this.oidc.cfg.refresh_before) return;
+  /** One refresh at a time per session, shortly before the access token expires; undefined when none is due (known without waiting). */
+  private refreshIfDue(sid: string): Promise<void> | undefined {
+    const known = this.store.known(sid);
+    if (known === null) return this.store.get(sid).then((t) => this.refreshTokens(sid, t));
+    return this.refreshTokens(sid, known);
+  }
+
+  private refreshTokens(sid: string, t: SessionTokens | undefined): Promise<void> | undefined {
+    if (!t?.refreshToken || !this.oidc || t.accessExpiresAt === undefined) return undefined;
+    if (t.accessExpiresAt - Date.now() > this.oidc.cfg.refresh_before) return undefined;
     // Never more than one refresh per session every 10 s, even when tokens are short-lived.
-    if (!t.refreshing && t.refreshedAt !== undefined && Date.now() - t.refreshedAt < 10_000) return;
+    if (!t.refreshing && t.refreshedAt !== undefined && Date.now() - t.refreshedAt < 10_000) return undefined;
+    const refreshToken = t.refreshToken;
     t.refreshing ??= this.oidc
-      .refresh(t.refreshToken)
+      .refresh(refreshToken)
       .then((tokens) => {
         t.refreshToken = tokens.refresh_token ?? t.refreshToken;
         t.idToken = tokens.id_token ?? t.idToken;
@@ -170,7 +191,7 @@ export class Authenticator {
       })
       .catch((err: Error) => this.logger.warn({ sid, reason: err.message }, 'token refresh failed'))
       .finally(() => (t.refreshing = undefined));
-    await t.refreshing;
+    return t.refreshing;
   }
 
   private async sessionCookie(sealed: SealedCookies, claims: SessionClaims, expS: number, secure: boolean): Promise<string> {

@@ -50,6 +50,10 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  known(sid: string): SessionTokens | null {
+    return this.local.get(sid) ?? null;
+  }
+
   async set(sid: string, tokens: SessionTokens, ttlMs: number): Promise<void> {
     this.local.set(sid, tokens);
     try {

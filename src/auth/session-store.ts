@@ -15,6 +15,8 @@ export interface SessionTokens {
 /** Where server-side session data and revocations live. */
 export interface SessionStore {
   get(sid: string): Promise<SessionTokens | undefined>;
+  /** What `get` would answer, when this instance knows it without a round trip; null: only `get` can tell. */
+  known(sid: string): SessionTokens | undefined | null;
   set(sid: string, tokens: SessionTokens, ttlMs: number): Promise<void>;
   /** Synchronous: checked on every request. `session`: the cookie's IdP session id, subject and issue time (seconds), for revocations by IdP session or subject. */
   isRevoked(sid: string, session?: { idpSid?: string | undefined; sub: string; iat: number }): boolean;
@@ -45,6 +47,10 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async get(sid: string): Promise<SessionTokens | undefined> {
+    return this.known(sid);
+  }
+
+  known(sid: string): SessionTokens | undefined {
     const e = this.sessions.get(sid);
     if (e && e.until < Date.now()) {
       this.sessions.delete(sid);

@@ -1,9 +1,9 @@
 import type { Identity } from '../auth/identity.js';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { AuthOutcome, Authenticator } from '../auth/authenticator.js';
 import { identityHint } from '../observability/identity-hint.js';
 import { wantsHtml } from '../proxy/error-response.js';
 import type { Runtime } from '../server/runtime.js';
-import { ANSWERED, Refusal, type Authenticated, type Filter, type Routed } from './context.js';
+import { ANSWERED, Refusal, type Authenticated, type Filter, type Routed, type Verdict } from './context.js';
 import { learn } from './stage-context.js';
 
 /** The companion header saying identity values are percent-encoded UTF-8. */
@@ -40,31 +40,56 @@ export function authenticateFilter(runtime: Runtime): Filter<Routed, Authenticat
   };
 }
 
-async function verified(ctx: Routed, auth: Authenticator): Promise<Authenticated | Refusal | typeof ANSWERED> {
-  const secure = ctx.proto === 'https';
-  let outcome;
+/**
+ * Verify the identity and build what Airflow gets from it. Synchronous for a known session whose
+ * assertion (or Airflow 3 token) is still cached: the usual request waits for no promise.
+ */
+function verified(ctx: Routed, auth: Authenticator): Verdict<Authenticated> | Promise<Verdict<Authenticated>> {
+  let outcome: AuthOutcome | Promise<AuthOutcome>;
   try {
-    outcome = await auth.authenticate(ctx.req, ctx.route.auth === 'sso', secure);
+    outcome = auth.authenticate(ctx.req, ctx.route.auth === 'sso', ctx.proto === 'https');
   } catch (err) {
-    ctx.runtime.logger.error({ requestId: ctx.id, reason: (err as Error).message }, 'authentication failed');
-    outcome = { identity: undefined, reason: 'authentication is unavailable' } as const;
+    outcome = unavailable(ctx, err);
   }
-  if (!outcome.identity) {
-    ctx.record.termination = 'unauthenticated';
-    if (ctx.route.auth === 'sso' && !ctx.tunnel && wantsLoginRedirect(ctx)) {
-      const login = await auth.loginRedirect(`${ctx.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`, ctx.target, secure);
-      ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id, ...(ctx.hsts ? { 'strict-transport-security': ctx.hsts } : {}) });
-      ctx.res.end();
-      return ANSWERED;
-    }
-    return new Refusal('AIRGATE_ERR_UNAUTHENTICATED', { detail: outcome.reason, challenge: `Bearer realm="airgate", error="invalid_token", error_description="${outcome.reason.replace(/"/g, "'")}"` });
-  }
+  if (outcome instanceof Promise)
+    return outcome.then(
+      (o) => decided(ctx, auth, o),
+      (err: unknown) => decided(ctx, auth, unavailable(ctx, err)),
+    );
+  return decided(ctx, auth, outcome);
+}
+
+function unavailable(ctx: Routed, err: unknown): AuthOutcome {
+  ctx.runtime.logger.error({ requestId: ctx.id, reason: (err as Error).message }, 'authentication failed');
+  return { identity: undefined, reason: 'authentication is unavailable' };
+}
+
+function decided(ctx: Routed, auth: Authenticator, outcome: AuthOutcome): Verdict<Authenticated> | Promise<Verdict<Authenticated>> {
+  if (!outcome.identity) return refused(ctx, auth, outcome.reason);
   const id = outcome.identity;
   ctx.record.user = id.user;
   ctx.record.auth = id.method;
+  const setCookie = outcome.setCookie;
+  const done = (upstreamIdentity: readonly string[]) => learn<Authenticated>(ctx, { identity: id, upstreamIdentity, claimed: { user: id.user, auth: id.method }, setCookie });
   // Airflow 3 reads only a bearer JWT (or `_token`): it gets a token airgate minted for the user; Airflow 2 the identity headers and assertion.
-  const upstreamIdentity = sendsAirflow3Token(ctx.route) ? ['authorization', await auth.airflow3.bearer(id, Date.now())] : await identityHeaders(auth, id, ctx.route.name);
-  return learn<Authenticated>(ctx, { identity: id, upstreamIdentity, claimed: { user: id.user, auth: id.method }, setCookie: outcome.setCookie });
+  if (sendsAirflow3Token(ctx.route)) {
+    const bearer = auth.airflow3.bearer(id, Date.now());
+    return typeof bearer === 'string' ? done(['authorization', bearer]) : bearer.then((b) => done(['authorization', b]));
+  }
+  const assertion = auth.signer.assertion(id, ctx.route.name, Date.now());
+  return typeof assertion === 'string' ? done(identityHeaders(auth, id, assertion)) : assertion.then((a) => done(identityHeaders(auth, id, a)));
+}
+
+/** No identity: a browser page on an SSO route goes to the IdP, anything else gets 401 with a challenge. */
+async function refused(ctx: Routed, auth: Authenticator, reason: string): Promise<Refusal | typeof ANSWERED> {
+  ctx.record.termination = 'unauthenticated';
+  if (ctx.route.auth === 'sso' && !ctx.tunnel && wantsLoginRedirect(ctx)) {
+    const login = await auth.loginRedirect(`${ctx.proto}://${ctx.hostHeader ?? `127.0.0.1:${ctx.listener.port}`}`, ctx.target, ctx.proto === 'https');
+    ctx.res.writeHead(302, { location: login.location, 'set-cookie': login.setCookie, 'cache-control': 'no-store', 'x-request-id': ctx.id, ...(ctx.hsts ? { 'strict-transport-security': ctx.hsts } : {}) });
+    ctx.res.end();
+    return ANSWERED;
+  }
+  return new Refusal('AIRGATE_ERR_UNAUTHENTICATED', { detail: reason, challenge: `Bearer realm="airgate", error="invalid_token", error_description="${reason.replace(/"/g, "'")}"` });
 }
 
 /** Airflow 3's login entries (`GET /api/v2/auth/login?next=`, FAB's `/auth/login/`): airgate owns login for Airflow 3. */
@@ -89,19 +114,15 @@ export function sendsAirflow3Token(route: Routed['route']): boolean {
 }
 
 /** The headers that hand Airflow the verified identity: names from the config, values encoded by one rule, and the signed assertion. */
-async function identityHeaders(auth: Authenticator, id: Identity, audience: string): Promise<readonly string[]> {
+function identityHeaders(auth: Authenticator, id: Identity, assertion: string): readonly string[] {
   const names = auth.cfg.headers;
-  const values: [string, string][] = [
-    [names.user, id.user],
-    [names.roles, id.role],
-    [names.groups, id.groups.join(',')],
-  ];
-  if (id.email) values.push([names.email, id.email]);
-  const encode = !values.every(([, v]) => plain(v));
-  const out: string[] = [];
-  for (const [n, v] of values) out.push(n, encode ? encodeURIComponent(v) : v);
+  const groups = id.groups.join(',');
+  const encode = !plain(id.user) || !plain(id.role) || !plain(groups) || (id.email !== undefined && !plain(id.email));
+  const value = encode ? encodeURIComponent : (v: string) => v;
+  const out = [names.user, value(id.user), names.roles, value(id.role), names.groups, value(groups)];
+  if (id.email) out.push(names.email, value(id.email));
   if (encode) out.push(ENCODING_HEADER, 'percent');
-  out.push(auth.cfg.assertion.header, await auth.signer.assertion(id, audience, Date.now()));
+  out.push(auth.cfg.assertion.header, assertion);
   return out;
 }
 

@@ -115,7 +115,7 @@ export class GatewayEndpoints implements Endpoints {
     const here = origin(ctx);
     const next = returnPath(new URLSearchParams(ctx.query.slice(1)).get('next'), here);
     const secure = ctx.proto === 'https';
-    const who = await this.idp(ctx, () => auth.authenticate(ctx.req, true, secure));
+    const who = await this.idp(ctx, async () => auth.authenticate(ctx.req, true, secure));
     if (!who) return;
     if (who.identity) return redirect(ctx.res, ctx.id, next, who.setCookie ? [who.setCookie] : [], ctx.hsts);
     const started = await this.idp(ctx, () => auth.loginRedirect(here, next, secure));
