@@ -88,7 +88,7 @@ export class AssertionSigner {
       .sign(privateKey);
     if (this.cache.size > 10_000) this.cache.clear();
     let bySession = this.cache.get(identity.sid);
-    if (!bySession) this.cache.set(identity.sid, (bySession = new Map()));
+    if (!bySession) this.cache.set(identity.sid, (bySession = new Map<string, { token: string; refreshAt: number }>()));
     // With rotation, a cached token never outlives its period by more than the token lifetime: the next key takes over soon after the boundary.
     bySession.set(audience, { token, refreshAt: nowMs + this.ttlMs * 0.75 });
     return token;
