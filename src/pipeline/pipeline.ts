@@ -4,7 +4,7 @@ import { RequestRecord } from '../observability/request-record.js';
 import type { Logger } from '../observability/logger.js';
 import type { Observer } from '../observability/observer.js';
 import { sendError } from '../proxy/error-response.js';
-import type { ExchangeOwner } from '../proxy/exchange.js';
+import { exchangeClosed, type ExchangeOwner } from '../proxy/exchange.js';
 import { forward } from '../proxy/forward.js';
 import { receiveBody } from '../proxy/request-body.js';
 import { requestIdFor } from '../proxy/request-id.js';
@@ -56,6 +56,7 @@ type TaggedResponse = ServerResponse & { [kRecord]?: RequestRecord; [kPipeline]?
 function onResponseClose(this: TaggedResponse): void {
   const record = this[kRecord]!;
   if (!record.handedOver) this[kPipeline]!.ended(record, this);
+  else exchangeClosed(this);
 }
 
 /**

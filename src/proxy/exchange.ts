@@ -68,8 +68,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.hashKey = init.hashKey;
     this.backend = ctx.route.backend;
     this.body = init.body;
+    // The pipeline's close listener tells it when the client response closes (exchangeClosed).
     (ctx.res as TaggedResponse)[kExchange] = this;
-    ctx.res.on('close', onClientClose);
     if (ctx.route.requestTimeout > 0) this.timer = setTimeout(onRequestTimeout, ctx.route.requestTimeout, this);
     this.backend.budget.request(this.backend.clock.now());
   }
@@ -280,8 +280,9 @@ function setHost(headers: string[], host: string): void {
   else headers.push('host', host);
 }
 
-function onClientClose(this: TaggedResponse): void {
-  this[kExchange]?.clientClosed();
+/** The client response closed: its exchange, if one was started, ends the request (one 'close' listener per response, the pipeline's). */
+export function exchangeClosed(res: ServerResponse): void {
+  (res as TaggedResponse)[kExchange]?.clientClosed();
 }
 
 function onClientDrain(this: TaggedResponse): void {
