@@ -26,12 +26,12 @@ export function ownsStream(dest: string): boolean {
   return dest !== 'stdout' && dest !== 'stderr';
 }
 
-const BATCH_CHARS = 16_000;
+const BATCH_CHARS = 64_000;
 const FLUSH_MS = 200;
 
 /**
- * Lines gathered and handed to the destination in batches (about 16 KB, or every 200 ms), so a
- * busy gateway makes one write per few dozen requests and the request path only appends a
+ * Lines gathered and handed to the destination in batches (about 64 KB, or every 200 ms), so a
+ * busy gateway makes one write per hundred or more requests and the request path only appends a
  * string to an array.
  */
 export class LineBatcher {
