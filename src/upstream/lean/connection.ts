@@ -1,6 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { isIP } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ParserLimits, ParserSink } from './response-parser.js';
 import { ResponseParser } from './response-parser.js';
 import type { ResponseHead } from './head-parser.js';
@@ -8,6 +6,7 @@ import { LeanError, socketError } from './errors.js';
 import { buildRequestHead } from './request-head.js';
 import type { PendingRequest } from './pending.js';
 import { StreamBody } from './stream-body.js';
+import { openSocket, type Endpoint } from './endpoint.js';
 
 /** What a connection needs from its pool. */
 export interface ConnectionOwner {
@@ -30,14 +29,6 @@ export const enum Phase {
   /** The consumer paused the body: no timeout runs. */
   Paused,
   Closed,
-}
-
-/** How to reach the server: plain TCP or TLS with the backend's options. */
-export interface Endpoint {
-  url: URL;
-  /** The Host header when the request has none (`host:port` of the URL). */
-  host: string;
-  tls: ConnectionOptions | undefined;
 }
 
 /**
@@ -79,17 +70,7 @@ export class Connection implements ParserSink {
     this.ttl = owner.defaults.keepAlive;
     this.hostHeader = endpoint.host;
     this.limit = connectTimeout;
-    const host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
-    const port = Number(endpoint.url.port) || (endpoint.tls ? 443 : 80);
-    if (endpoint.tls) {
-      const servername = endpoint.tls.servername ?? (isIP(host) ? undefined : host);
-      this.socket = tlsConnect({ ...endpoint.tls, host, port, servername, ALPNProtocols: ['http/1.1'] });
-      this.socket.once('secureConnect', () => this.ready());
-    } else {
-      this.socket = netConnect({ host, port });
-      this.socket.once('connect', () => this.ready());
-    }
-    this.socket.setNoDelay(true);
+    this.socket = openSocket(endpoint, () => this.ready());
     // 'data' in flowing mode: a chunk is parsed in the read callback itself ('readable' + read()
     // cost a tick and a buffer round trip per chunk). Backpressure pauses the socket.
     this.socket.on('data', this.onSocketData);

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
-import { Connection, Phase, type ConnectionOwner, type Endpoint } from './connection.js';
+import { Connection, Phase, type ConnectionOwner } from './connection.js';
+import type { Endpoint } from './endpoint.js';
 import { LeanError, socketError } from './errors.js';
 import { PendingRequest, type LeanDispatchOptions, type LeanHandler, type RequestOwner } from './pending.js';
 import type { ParserLimits } from './response-parser.js';
