@@ -95,7 +95,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     `- date: ${e.date}`,
     `- node: ${e.node}`,
-    `- wrk: ${e.wrk} (\`${e.wrkArgs}\`, ${e.durationSeconds} s per target and concurrency after a ${e.warmupSeconds} s warm-up)`,
+    `- wrk: ${e.wrk} (\`${e.wrkArgs}\`, ${e.durationSeconds} s per target and concurrency after a ${e.warmupSeconds} s warm-up; ${e.rounds} round(s) over every target, each row the round with the median CPU µs/req)`,
     `- haproxy: ${e.haproxy}`,
     `- nginx: ${e.nginx}`,
     `- nproc: ${e.nproc}; platform: ${e.platform}; CLK_TCK: ${e.clockTicksPerSecond}`,

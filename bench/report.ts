@@ -37,6 +37,8 @@ export interface Environment {
   /** The wrk -c values, each target measured at every one. */
   connections: number[];
   wrkArgs: string;
+  /** Rounds over every target; each row is the round with the median CPU µs/req. */
+  rounds: number;
   /** AIRGATE_UPSTREAM_CLIENT as the bench found it (it changes the default client of every airgate row but airgate-undici). */
   upstreamClientEnv: string | null;
 }
@@ -121,4 +123,23 @@ export function buildReport(environment: Environment, results: TargetResult[]): 
     return { ...g, value, met: value === null ? null : value <= g.limit };
   });
   return { environment, results, comparisons, goals };
+}
+
+/**
+ * One result per target and concurrency from several rounds: the round whose CPU µs/req is the
+ * median (the lower middle for an even count), reported whole (its req/s and latencies with it).
+ * Targets keep the order of their first round.
+ */
+export function medianRounds(measured: readonly TargetResult[]): TargetResult[] {
+  const groups = new Map<string, TargetResult[]>();
+  for (const r of measured) {
+    const key = `${r.target} -c${r.connections}`;
+    const g = groups.get(key);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g].sort((a, b) => a.cpuUsPerRequest - b.cpuUsPerRequest);
+    return sorted[Math.floor((sorted.length - 1) / 2)]!;
+  });
 }

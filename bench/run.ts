@@ -28,6 +28,9 @@
  *   BENCH_WARMUP       warm-up seconds before each measurement (default 1)
  *   BENCH_CONNECTIONS  comma-separated wrk -c values (default 64,8)
  *   BENCH_TARGETS      comma-separated subset of targets to run (default all)
+ *   BENCH_ROUNDS       rounds over every target (default 3); each row reports the round with the
+ *                      median CPU µs/req, so a burst of load from elsewhere on the machine moves
+ *                      one round of one row, not the result
  *   AIRGATE_UPSTREAM_CLIENT  passed through: it changes the default client of the airgate rows
  *                      (airgate-undici sets its client in the config); recorded in the report
  *
@@ -40,11 +43,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { airgateConfig, airgateUndiciConfig, BENCH_SESSION_KEY, BENCH_STICKY_KEY, policyConfig, fullFeaturesAirflow3Config, fullFeaturesConfig, haproxyConfig, nginxProxyConfig, nginxUpstreamConfig, type NginxPaths } from './configs.js';
 import { clockTicksPerSecond, commandOutput, freePort, ProcessRegistry, waitForPort } from './processes.js';
-import { buildReport, type Environment, type TargetResult } from './report.js';
+import { buildReport, medianRounds, type Environment, type TargetResult } from './report.js';
 import { renderMarkdown, renderText } from './render.js';
 import { killRunningWrk } from './wrk.js';
 import { measure, WRK_THREADS, type Started, type Target } from './measure.js';
-import { BenchSetupError, checkHello, connectionsFromEnv, findTools, firstMatch, nginxTempModules, nproc, secondsFromEnv } from './setup.js';
+import { BenchSetupError, checkHello, connectionsFromEnv, countFromEnv, findTools, firstMatch, nginxTempModules, nproc, secondsFromEnv } from './setup.js';
 import { StickyCookies } from '../src/upstream/sticky.js';
 import { SealedCookies } from '../src/auth/session-cookie.js';
 import { DevIdp } from '../src/sim/dev-idp.js';
@@ -76,6 +79,7 @@ const DEFAULT_CONNECTIONS = [64, 8];
 async function main(): Promise<number> {
   const durationSeconds = secondsFromEnv('BENCH_DURATION', 5, 1);
   const warmupSeconds = secondsFromEnv('BENCH_WARMUP', 1, 0);
+  const rounds = countFromEnv('BENCH_ROUNDS', 3, 1);
   const connectionsList = connectionsFromEnv('BENCH_CONNECTIONS', DEFAULT_CONNECTIONS);
   const tools = findTools([
     [gatewayMain, 'the gateway'],
@@ -252,26 +256,30 @@ async function main(): Promise<number> {
     const targets = selected.length > 0 ? allTargets.filter((t) => selected.includes(t.name)) : allTargets;
 
     const cList = connectionsList.map((c) => `-c${c}`).join(' and ');
-    process.stdout.write(`airgate bench: ${targets.length} targets at ${cList}, ${warmupSeconds} s warm-up + ${durationSeconds} s each, wrk -t${WRK_THREADS}\n`);
+    process.stdout.write(`airgate bench: ${targets.length} targets at ${cList}, ${warmupSeconds} s warm-up + ${durationSeconds} s each, ${rounds} round(s), wrk -t${WRK_THREADS}\n`);
 
-    const results: TargetResult[] = [];
-    for (const target of targets) {
-      process.stdout.write(`  ${target.name} — ${target.description}\n`);
-      const started = await target.start();
-      try {
-        const setCookie = await checkHello(started.port, target.name, target.cookie);
-        const cookie = target.cookie ?? setCookie;
-        const url = `http://127.0.0.1:${started.port}/`;
-        for (const connections of connectionsList) {
-          process.stdout.write(`    -c${String(connections).padEnd(4)} ... `);
-          const result = await measure({ wrk: tools.wrk, ticksPerSecond, target, started, upstream: upstream.proc, url, cookie, connections, warmupSeconds, durationSeconds });
-          results.push(result);
-          process.stdout.write(`${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.latencyMs.p99.toFixed(3)} ms, ${result.cpuUsPerRequest.toFixed(2)} µs CPU/req\n`);
+    const measured: TargetResult[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) process.stdout.write(`round ${round} of ${rounds}\n`);
+      for (const target of targets) {
+        process.stdout.write(`  ${target.name} — ${target.description}\n`);
+        const started = await target.start();
+        try {
+          const setCookie = await checkHello(started.port, target.name, target.cookie);
+          const cookie = target.cookie ?? setCookie;
+          const url = `http://127.0.0.1:${started.port}/`;
+          for (const connections of connectionsList) {
+            process.stdout.write(`    -c${String(connections).padEnd(4)} ... `);
+            const result = await measure({ wrk: tools.wrk, ticksPerSecond, target, started, upstream: upstream.proc, url, cookie, connections, warmupSeconds, durationSeconds });
+            measured.push(result);
+            process.stdout.write(`${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.latencyMs.p99.toFixed(3)} ms, ${result.cpuUsPerRequest.toFixed(2)} µs CPU/req\n`);
+          }
+        } finally {
+          if (started.stopAfter) await registry.stop(started.proc);
         }
-      } finally {
-        if (started.stopAfter) await registry.stop(started.proc);
       }
     }
+    const results = medianRounds(measured);
 
     const environment: Environment = {
       date: new Date().toISOString(),
@@ -286,6 +294,7 @@ async function main(): Promise<number> {
       warmupSeconds,
       connections: connectionsList,
       wrkArgs: `wrk -t${WRK_THREADS} -c{${connectionsList.join(',')}} -d${durationSeconds}s --latency`,
+      rounds,
       upstreamClientEnv: process.env.AIRGATE_UPSTREAM_CLIENT ?? null,
     };
     const report = buildReport(environment, results);

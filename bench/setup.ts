@@ -25,6 +25,14 @@ export function secondsFromEnv(name: string, fallback: number, min: number): num
   return Math.round(n);
 }
 
+export function countFromEnv(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new BenchSetupError(`${name} must be a whole number >= ${min}, found "${raw}"`, 1);
+  return n;
+}
+
 export function connectionsFromEnv(name: string, fallback: number[]): number[] {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
