@@ -1,19 +1,33 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait.js';
 
-/** A UDP port nothing is bound to right now on 127.0.0.1 (bind 0, note, close). */
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
+/**
+ * A port nothing is bound to right now on 127.0.0.1 for UDP and for TCP (dnsmasq listens on both;
+ * a UDP port whose TCP twin is the local end of some connection makes dnsmasq exit).
+ */
+async function freeDnsPort(): Promise<number> {
+  for (;;) {
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    const port = s.address().port;
+    const tcp = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    s.close();
+    if (free) {
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 export interface Dnsmasq {
@@ -47,22 +61,24 @@ export async function startDnsmasq(opts: { hosts: Record<string, readonly string
     );
   writeHosts(opts.hosts);
   writeFileSync(confFile, (opts.srv ?? []).map((s) => `srv-host=${s}\n`).join(''), { mode: 0o644 });
-  const port = await freeUdpPort();
+  // The port is free when picked but may be taken before dnsmasq binds it: try a few.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(dir, hostsFile, writeHosts, opts.ttl ?? 0, await freeDnsPort());
+    } catch (err) {
+      if (attempt >= 5 || !String((err as Error).message).includes('Address already in use')) {
+        rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
+}
+
+async function launch(dir: string, hostsFile: string, writeHosts: (hosts: Record<string, readonly string[]>) => void, ttl: number, port: number): Promise<Dnsmasq> {
+  const confFile = join(dir, 'dnsmasq.conf');
   const child: ChildProcess = spawn(
     'dnsmasq',
-    [
-      '--no-daemon',
-      '--no-resolv',
-      '--no-hosts',
-      '--local=/test/',
-      `--addn-hosts=${hostsFile}`,
-      `--conf-file=${confFile}`,
-      `--port=${port}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      `--local-ttl=${opts.ttl ?? 0}`,
-      `--pid-file=${join(dir, 'pid')}`,
-    ],
+    ['--no-daemon', '--no-resolv', '--no-hosts', '--local=/test/', `--addn-hosts=${hostsFile}`, `--conf-file=${confFile}`, `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', `--local-ttl=${ttl}`, `--pid-file=${join(dir, 'pid')}`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
