@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, Socket, type AddressInfo } from 'node:net';
 import { Readable, type Duplex } from 'node:stream';
-import { spawn } from 'node:child_process';
+import { stuckListener } from './helpers/stuck-listener.js';
 import { once } from 'node:events';
 import { LeanPool, type LeanPoolOptions } from '../src/upstream/lean/pool.js';
 import type { LeanDispatchOptions, RawFields } from '../src/upstream/lean/pending.js';
@@ -233,19 +233,14 @@ test('timeouts: response head, body idle and connect each end with undici’s co
     await s.close();
   }
   // A listener that never accepts (backlog full): the connect clock runs out.
-  const py = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const filler = new Socket();
+  const listener = await stuckListener();
   try {
-    const port = await new Promise<number>((resolve) => py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-    filler.connect(port, '127.0.0.1');
-    await once(filler, 'connect');
-    const stuck = new LeanPool(`http://127.0.0.1:${port}`, { ...OPTS, connectTimeout: 150 });
+    const stuck = new LeanPool(`http://127.0.0.1:${listener.port}`, { ...OPTS, connectTimeout: 150 });
     const c = await send(stuck, {});
     assert.equal(c.error?.code, 'UND_ERR_CONNECT_TIMEOUT');
     await stuck.destroy();
   } finally {
-    filler.destroy();
-    py.kill();
+    listener.close();
   }
   // Nobody listening: ECONNREFUSED, as undici reports it.
   const refused = await listen(createNetServer());

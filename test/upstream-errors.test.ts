@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, Socket, type Server } from 'node:net';
-import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { stuckListener } from './helpers/stuck-listener.js';
 import { once } from 'node:events';
 import { basicYaml, client, startGateway, startSims, type LogCapture } from './helpers/gateway.js';
 import type { SimulatedAirflow } from '../src/sim/airflow-sim.js';
@@ -202,14 +202,8 @@ test('Airflow’s own 500 passes through unmarked', async () => {
 });
 
 test('a server whose accept queue is full → 504 AIRGATE_ERR_UPSTREAM_CONNECT_TIMEOUT after timeouts.connect', async () => {
-  // A real listener that never accepts: python3 listens with backlog 0; once one connection
-  // fills the queue, the kernel drops further SYNs, so the gateway's connect attempt hangs.
-  const py = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const filler = new Socket();
+  const { port, close } = await stuckListener();
   try {
-    const port = await new Promise<number>((resolve) => py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-    filler.connect(port, '127.0.0.1');
-    await once(filler, 'connect');
     const yaml = `listeners:
   - { name: public, address: 127.0.0.1:0 }
 backends:
@@ -227,7 +221,6 @@ routes:
       await res.body.dump();
     });
   } finally {
-    filler.destroy();
-    py.kill();
+    close();
   }
 });
